@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# build.sh: builds the engine.
+#   ./build.sh           both builds below
+#   ./build.sh wasm      wasm/dist/lfm2.mjs + lfm2.wasm: emcc, SIMD128 + pthreads, ES module for web/worker/node
+#   ./build.sh native    build/native/: the C unit tests with gcc, -fsanitize=address,undefined
+# Installs emscripten with apt when it is missing and we are root; otherwise says what to do.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+what=${1:-all}
+CFLAGS_COMMON=(-std=c11 -Wall -Wextra -Wpedantic -Werror -Isrc -Ikernels)
+ENGINE_SRC=(src/*.c kernels/*.c)
+
+need_emcc() {
+  if ! command -v emcc >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "build.sh: emscripten is missing; installing it with apt-get" >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq emscripten >/dev/null
+    else
+      echo "build.sh: emcc not found. Install Emscripten first: sudo apt-get install -y emscripten" >&2
+      exit 1
+    fi
+  fi
+  # Debian's emcc 3.1.6 needs Debian's node modules (acorn) on NODE_PATH under this Node.
+  export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
+}
+
+build_wasm() {
+  need_emcc
+  mkdir -p wasm/dist
+  local exports
+  # every function of the public header, and nothing else
+  exports=$(grep -o '\blfm2_[a-z_0-9]*(' src/lfm2.h | tr -d '(' | sed 's/^/_/' | sort -u | paste -sd, -)
+  emcc "${CFLAGS_COMMON[@]}" -Wno-pedantic -Wno-pthreads-mem-growth -O3 -msimd128 -pthread \
+    "${ENGINE_SRC[@]}" wasm/*.c -o wasm/dist/lfm2.mjs \
+    -sPTHREAD_POOL_SIZE='Module["nThreads"]||2' -sMODULARIZE -sEXPORT_ES6 -sEXPORT_NAME=createLFM2 \
+    -sENVIRONMENT=web,worker,node -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB -sINITIAL_MEMORY=64MB \
+    -sTOTAL_STACK=1MB -sWASM_BIGINT -sMALLOC=emmalloc \
+    -sEXPORTED_FUNCTIONS="$exports,_lfm2_js_reader,_malloc,_free" \
+    -sEXPORTED_RUNTIME_METHODS=UTF8ToString,stringToUTF8,lengthBytesUTF8 \
+    --extern-pre-js wasm/extern-pre.js --pre-js wasm/pre.js --post-js wasm/post.js
+  # The generated pthread worker is CommonJS inside a "type": "module" package.
+  echo '{"type":"commonjs"}' > wasm/dist/package.json
+  echo "built wasm/dist/lfm2.mjs ($(stat -c %s wasm/dist/lfm2.wasm) bytes of wasm)"
+}
+
+build_native() {
+  mkdir -p build/native
+  local cc=${CC:-gcc}
+  local flags=("${CFLAGS_COMMON[@]}" -Itests/c -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all)
+  for t in tests/c/test_*.c; do
+    local name
+    name=$(basename "$t" .c)
+    "$cc" "${flags[@]}" "$t" "${ENGINE_SRC[@]}" -lm -o "build/native/$name"
+  done
+  echo "built build/native/: $(ls build/native | paste -sd' ' -)"
+}
+
+case "$what" in
+  wasm) build_wasm ;;
+  native) build_native ;;
+  all) build_native; build_wasm ;;
+  *) echo "usage: ./build.sh [all|wasm|native]" >&2; exit 2 ;;
+esac

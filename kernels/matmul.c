@@ -1,0 +1,38 @@
+/* matmul.c: scalar matrix drivers; the per-element work is the type table's. */
+#include "matmul.h"
+
+static const kq_traits *vec_of(uint32_t type) { return kq_get(kq_get(type)->vec_type); }
+
+size_t kq_act_bytes(uint32_t type, int64_t k, int64_t n) {
+    return kq_row_bytes(kq_get(type)->vec_type, k) * (size_t)n;
+}
+
+void kq_round_acts(uint32_t type, const float *x, int64_t k, int64_t n, void *xq) {
+    const kq_traits *v = vec_of(type);
+    const size_t rb = kq_row_bytes(kq_get(type)->vec_type, k);
+    for (int64_t t = 0; t < n; t++) v->quantize(x + t * k, (uint8_t *)xq + t * rb, k);
+}
+
+void kq_matmul(uint32_t type, const void *w, int64_t k, int64_t r0, int64_t r1,
+               const void *xq, int64_t n, float *y, int64_t ldy) {
+    const kq_traits *tr = kq_get(type);
+    const size_t wb = kq_row_bytes(type, k), xb = kq_row_bytes(tr->vec_type, k);
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t r = r0; r < r1; r++)
+            y[t * ldy + r] = tr->dot((const uint8_t *)w + r * wb, (const uint8_t *)xq + t * xb, k);
+}
+
+void kq_matmul_ref(uint32_t type, const void *w, int64_t k, int64_t r0, int64_t r1,
+                   const float *x, int64_t n, float *y, int64_t ldy, float *row) {
+    const kq_traits *tr = kq_get(type);
+    const size_t wb = kq_row_bytes(type, k);
+    for (int64_t r = r0; r < r1; r++) {
+        tr->dequant((const uint8_t *)w + r * wb, row, k);
+        for (int64_t t = 0; t < n; t++) {
+            const float *xt = x + t * k;
+            double s = 0; /* the ground truth: accumulate in double */
+            for (int64_t i = 0; i < k; i++) s += (double)row[i] * xt[i];
+            y[t * ldy + r] = (float)s;
+        }
+    }
+}

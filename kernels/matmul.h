@@ -1,0 +1,28 @@
+/* matmul.h: matrix drivers over the per-type table. Y[t][r] = W[r] . X[t] for weight rows r in
+ * [r0, r1) and n activation rows t. The fast path rounds each activation row once to the weight's
+ * vec_type (as llama.cpp does) and dots it with every weight row; the reference path dequantises
+ * each weight row and computes in f32. */
+#ifndef LFM2_MATMUL_H
+#define LFM2_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quant.h"
+
+/* Bytes of scratch needed to hold n activation rows of k values rounded for weights of `type`. */
+size_t kq_act_bytes(uint32_t type, int64_t k, int64_t n);
+
+/* Round n rows of k activations (row stride k) for weights of `type` into xq (row stride
+ * kq_row_bytes(vec_type, k)). */
+void kq_round_acts(uint32_t type, const float *x, int64_t k, int64_t n, void *xq);
+
+/* Fast path: xq as produced by kq_round_acts. W holds rows of k elements of `type`. */
+void kq_matmul(uint32_t type, const void *w, int64_t k, int64_t r0, int64_t r1,
+               const void *xq, int64_t n, float *y, int64_t ldy);
+
+/* Reference path: f32 activations, each weight row dequantised into `row` (k floats). */
+void kq_matmul_ref(uint32_t type, const void *w, int64_t k, int64_t r0, int64_t r1,
+                   const float *x, int64_t n, float *y, int64_t ldy, float *row);
+
+#endif

@@ -1,0 +1,41 @@
+/* quant_table.c: the one table of per-type kernels, indexed by ggml type id. */
+#include "blocks.h"
+
+#define ENTRY(id, nm, bl, by, vt, fn)                                                    \
+    [id] = {.name = nm, .blck = bl, .bytes = by, .vec_type = vt,                         \
+            .dequant = kq_dequant_##fn, .quantize = kq_quantize_##fn, .dot = kq_dot_##fn}
+
+static const kq_traits table[KQ_TYPE_MAX] = {
+    ENTRY(KQ_F32, "F32", 1, sizeof(float), KQ_F32, f32),
+    ENTRY(KQ_F16, "F16", 1, sizeof(uint16_t), KQ_F16, f16),
+    ENTRY(KQ_BF16, "BF16", 1, sizeof(uint16_t), KQ_BF16, bf16),
+    ENTRY(KQ_Q4_0, "Q4_0", QK32, sizeof(block_q4_0), KQ_Q8_0, q4_0),
+    ENTRY(KQ_Q4_1, "Q4_1", QK32, sizeof(block_q4_1), KQ_Q8_1, q4_1),
+    ENTRY(KQ_Q5_0, "Q5_0", QK32, sizeof(block_q5_0), KQ_Q8_0, q5_0),
+    ENTRY(KQ_Q5_1, "Q5_1", QK32, sizeof(block_q5_1), KQ_Q8_1, q5_1),
+    ENTRY(KQ_Q8_0, "Q8_0", QK32, sizeof(block_q8_0), KQ_Q8_0, q8_0),
+    ENTRY(KQ_Q4_K, "Q4_K", QK_K, sizeof(block_q4_K), KQ_Q8_K, q4_K),
+    ENTRY(KQ_Q5_K, "Q5_K", QK_K, sizeof(block_q5_K), KQ_Q8_K, q5_K),
+    ENTRY(KQ_Q6_K, "Q6_K", QK_K, sizeof(block_q6_K), KQ_Q8_K, q6_K),
+    ENTRY(KQ_IQ4_NL, "IQ4_NL", QK32, sizeof(block_iq4_nl), KQ_Q8_0, iq4_nl),
+    ENTRY(KQ_IQ4_XS, "IQ4_XS", QK_K, sizeof(block_iq4_xs), KQ_Q8_K, iq4_xs),
+    /* activation-only types: never weights, so no dot */
+    [KQ_Q8_1] = {.name = "Q8_1", .blck = QK32, .bytes = sizeof(block_q8_1), .vec_type = KQ_Q8_1,
+                 .dequant = kq_dequant_q8_1, .quantize = kq_quantize_q8_1, .dot = 0},
+    [KQ_Q8_K] = {.name = "Q8_K", .blck = QK_K, .bytes = sizeof(block_q8_K), .vec_type = KQ_Q8_K,
+                 .dequant = kq_dequant_q8_K, .quantize = kq_quantize_q8_K, .dot = 0},
+};
+
+const kq_traits *kq_get(uint32_t type) {
+    if (type >= KQ_TYPE_MAX || !table[type].name)
+        return 0;
+    return &table[type];
+}
+
+/* 0 for an unsupported type or an n that is negative or not a whole number of blocks. */
+size_t kq_row_bytes(uint32_t type, int64_t n) {
+    const kq_traits *t = kq_get(type);
+    if (!t || n < 0 || n % t->blck)
+        return 0;
+    return (size_t)(n / t->blck) * t->bytes;
+}

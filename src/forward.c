@@ -1,0 +1,251 @@
+/* forward.c: the LFM2 / LFM2-MoE forward pass over a chunk of tokens, read top to bottom.
+ * One code path serves prefill (many tokens) and decode (one): every token's arithmetic is the same
+ * whatever the chunk size, so a batch and one-token steps give identical logits. */
+#include <math.h>
+#include <string.h>
+
+#include "engine.h"
+#include "matmul.h"
+#include "quant.h"
+#include "status.h"
+
+/* y[t][r] = W[r] . x[t] for all rows of a matrix with k columns. */
+static void matmul(struct lfm2_context *c, uint32_t type, const void *w, int64_t k, int64_t rows,
+                   const float *x, int64_t n, float *y) {
+    if (c->m->reference) {
+        kq_matmul_ref(type, w, k, 0, rows, x, n, y, rows, c->row);
+    } else {
+        kq_round_acts(type, x, k, n, c->xq);
+        kq_matmul(type, w, k, 0, rows, c->xq, n, y, rows);
+    }
+}
+
+static void matmul_t(struct lfm2_context *c, const lfm2_tensor *t, const float *x, int64_t n, float *y) {
+    matmul(c, t->info->type, t->data, t->info->ne[0], t->info->ne[1], x, n, y);
+}
+
+/* out = x / sqrt(mean(x^2) + eps) * w, summing in double as ggml does. */
+static void rms_norm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+static float silu(float a) { return a / (1.0f + expf(-a)); }
+
+/* RoPE, NeoX style: pairs (i, i + hd/2), angle pos * theta^(-2i/hd) built up as ggml does. */
+static void rope_neox(float *v, int64_t hd, int64_t pos, float theta_base) {
+    const float step = powf(theta_base, -2.0f / (float)hd);
+    float theta = (float)pos;
+    for (int64_t i = 0; i < hd / 2; i++) {
+        const float cs = cosf(theta), sn = sinf(theta);
+        const float a = v[i], b = v[i + hd / 2];
+        v[i] = a * cs - b * sn;
+        v[i + hd / 2] = a * sn + b * cs;
+        theta *= step;
+    }
+}
+
+/* Short-conv block: [B, C, X] = in_proj h; y = C * conv(B * X); att = out_proj y. */
+static void shortconv(struct lfm2_context *c, const lfm2_layer *l, uint32_t i_conv, uint32_t n, float *out) {
+    const lfm2_hparams *hp = &c->m->g.hp;
+    const int64_t E = hp->n_embd, L = hp->l_cache, S = L - 1;
+    float *state = c->conv + i_conv * S * E;
+    float *bcx = c->big, *bxs = c->bxs, *y = c->att;
+    const float *kern = l->conv.data;
+    matmul_t(c, &l->in_proj, c->h, n, bcx);
+    /* bxs rows: the S inputs held in the state, then this chunk's B * X */
+    memcpy(bxs, state, (size_t)(S * E) * sizeof *bxs);
+    for (uint32_t t = 0; t < n; t++) {
+        const float *b = bcx + t * 3 * E, *x = b + 2 * E;
+        for (int64_t i = 0; i < E; i++) bxs[(S + t) * E + i] = b[i] * x[i];
+    }
+    for (uint32_t t = 0; t < n; t++) {
+        const float *cc = bcx + t * 3 * E + E;
+        for (int64_t i = 0; i < E; i++) {
+            float s = 0;
+            for (int64_t j = 0; j < L; j++) s += bxs[(t + j) * E + i] * kern[i * L + j];
+            y[t * E + i] = cc[i] * s;
+        }
+    }
+    /* snapshot the state after every LFM2_CKPT_EVERY-th position */
+    for (uint32_t t = 0; t < n; t++) {
+        const uint32_t done = c->n_past + t + 1;
+        if (done % LFM2_CKPT_EVERY == 0)
+            memcpy(c->ckpt + (done / LFM2_CKPT_EVERY) * c->conv_floats + i_conv * S * E,
+                   bxs + (t + 1) * E, (size_t)(S * E) * sizeof *bxs);
+    }
+    memcpy(state, bxs + n * E, (size_t)(S * E) * sizeof *bxs);
+    matmul_t(c, &l->out_proj, y, n, out);
+}
+
+/* Grouped-query causal attention over the KV cache, which gets this chunk's keys and values. */
+static void attention(struct lfm2_context *c, const lfm2_layer *l, float *kc, float *vc, uint32_t n, float *out) {
+    const lfm2_hparams *hp = &c->m->g.hp;
+    const int64_t E = hp->n_embd, hd = hp->head_dim, nh = hp->n_head, nkv = l->n_head_kv;
+    const int64_t kvw = nkv * hd;
+    float *q = c->q, *k = c->kk, *v = c->vv, *att = c->att;
+    matmul_t(c, &l->wq, c->h, n, q);
+    matmul_t(c, &l->wk, c->h, n, k);
+    matmul_t(c, &l->wv, c->h, n, v);
+    for (uint32_t t = 0; t < n; t++) {
+        const int64_t pos = c->n_past + t;
+        for (int64_t hh = 0; hh < nh; hh++) {
+            float *qh = q + t * E + hh * hd;
+            rms_norm(qh, qh, l->q_norm.data, hd, hp->eps);
+            rope_neox(qh, hd, pos, hp->rope_theta);
+        }
+        for (int64_t hh = 0; hh < nkv; hh++) {
+            float *kh = k + t * kvw + hh * hd;
+            rms_norm(kh, kh, l->k_norm.data, hd, hp->eps);
+            rope_neox(kh, hd, pos, hp->rope_theta);
+        }
+        memcpy(kc + pos * kvw, k + t * kvw, (size_t)kvw * sizeof *kc);
+        memcpy(vc + pos * kvw, v + t * kvw, (size_t)kvw * sizeof *vc);
+    }
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *sc = c->scores;
+    for (uint32_t t = 0; t < n; t++) {
+        const int64_t n_keys = c->n_past + t + 1;
+        for (int64_t hh = 0; hh < nh; hh++) {
+            const float *qh = q + t * E + hh * hd;
+            const int64_t kvh = hh / (nh / nkv);
+            float mx = -INFINITY;
+            for (int64_t p = 0; p < n_keys; p++) {
+                const float *kp = kc + p * kvw + kvh * hd;
+                float s = 0;
+                for (int64_t i = 0; i < hd; i++) s += qh[i] * kp[i];
+                sc[p] = s * scale;
+                if (sc[p] > mx) mx = sc[p];
+            }
+            double sum = 0;
+            for (int64_t p = 0; p < n_keys; p++) sum += (sc[p] = expf(sc[p] - mx));
+            const float inv = (float)(1.0 / sum);
+            float *o = att + t * E + hh * hd;
+            memset(o, 0, (size_t)hd * sizeof *o);
+            for (int64_t p = 0; p < n_keys; p++) {
+                const float *vp = vc + p * kvw + kvh * hd;
+                const float wgt = sc[p] * inv;
+                for (int64_t i = 0; i < hd; i++) o[i] += wgt * vp[i];
+            }
+        }
+    }
+    matmul_t(c, &l->wo, att, n, out);
+}
+
+static void dense_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t n, float *out) {
+    const int64_t F = l->ffn_gate.info->ne[1];
+    float *g = c->big, *u = c->big2;
+    matmul_t(c, &l->ffn_gate, c->h, n, g);
+    matmul_t(c, &l->ffn_up, c->h, n, u);
+    for (int64_t i = 0; i < n * F; i++) g[i] = silu(g[i]) * u[i];
+    matmul_t(c, &l->ffn_down, g, n, out);
+}
+
+/* MoE: sigmoid router; the bias only chooses the experts; chosen scores renormalised. Tokens are
+ * grouped by expert so that each slab is fetched once per chunk; each token's expert outputs are
+ * summed in selection order, so the result does not depend on the grouping. */
+static lfm2_status moe_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t il, uint32_t n, float *out) {
+    const lfm2_hparams *hp = &c->m->g.hp;
+    const int64_t E = hp->n_embd, F = hp->n_ff_exp, X = hp->n_expert, K = hp->n_expert_used;
+    float *p = c->probs;
+    int32_t *sel = c->sel;
+    float *wsel = c->wsel;
+    const float *bias = l->router_bias.data;
+    matmul_t(c, &l->router, c->h, n, p);
+    for (uint32_t t = 0; t < n; t++) {
+        float *pt = p + t * X;
+        for (int64_t e = 0; e < X; e++) pt[e] = 1.0f / (1.0f + expf(-pt[e]));
+        double sum = 0;
+        for (int64_t j = 0; j < K; j++) {
+            int64_t best = -1;
+            for (int64_t e = 0; e < X; e++) {
+                bool taken = false;
+                for (int64_t q = 0; q < j; q++) taken |= sel[t * K + q] == e;
+                if (!taken && (best < 0 || pt[e] + bias[e] > pt[best] + bias[best])) best = e;
+            }
+            sel[t * K + j] = (int32_t)best;
+            sum += pt[best];
+        }
+        const float denom = (float)sum > 6.103515625e-5f ? (float)sum : 6.103515625e-5f;
+        for (int64_t j = 0; j < K; j++) wsel[t * K + j] = pt[sel[t * K + j]] / denom;
+    }
+    const uint32_t type_g = l->gate_exps.info->type, type_u = l->up_exps.info->type, type_d = l->down_exps.info->type;
+    float *hx = c->att, *g = c->big, *u = c->big2, *d = c->q;
+    uint32_t rows[LFM2_MAX_BATCH], slots[LFM2_MAX_BATCH];
+    for (int64_t e = 0; e < X; e++) {
+        uint32_t m = 0;
+        for (uint32_t t = 0; t < n; t++)
+            for (int64_t j = 0; j < K; j++)
+                if (sel[t * K + j] == e) rows[m] = t, slots[m++] = (uint32_t)j;
+        if (!m) continue;
+        lfm2_expert ex;
+        lfm2_status s = weights_expert(c->m->w, il, (uint32_t)e, &ex);
+        if (s != LFM2_OK) return s;
+        for (uint32_t i = 0; i < m; i++) memcpy(hx + i * E, c->h + rows[i] * E, (size_t)E * sizeof *hx);
+        matmul(c, type_g, ex.gate, E, F, hx, m, g);
+        matmul(c, type_u, ex.up, E, F, hx, m, u);
+        for (int64_t i = 0; i < (int64_t)m * F; i++) g[i] = silu(g[i]) * u[i];
+        matmul(c, type_d, ex.down, F, E, g, m, d);
+        weights_expert_release(c->m->w, il, (uint32_t)e);
+        for (uint32_t i = 0; i < m; i++) {
+            const float w = wsel[rows[i] * K + slots[i]];
+            float *dst = c->moe_out + (rows[i] * K + slots[i]) * E;
+            for (int64_t k = 0; k < E; k++) dst[k] = d[i * E + k] * w;
+        }
+    }
+    for (uint32_t t = 0; t < n; t++) {
+        const float *src = c->moe_out + t * K * E;
+        for (int64_t k = 0; k < E; k++) {
+            float s = src[k];
+            for (int64_t j = 1; j < K; j++) s += src[j * E + k];
+            out[t * E + k] = s;
+        }
+    }
+    return LFM2_OK;
+}
+
+lfm2_status lfm2_forward_chunk(struct lfm2_context *c, const int32_t *tokens, uint32_t n, float *logits,
+                               bool last_only) {
+    const lfm2_graph *g = &c->m->g;
+    const lfm2_hparams *hp = &g->hp;
+    const int64_t E = hp->n_embd;
+    const kq_traits *et = kq_get(g->tok_embd.info->type);
+    const size_t erow = kq_row_bytes(g->tok_embd.info->type, E);
+    for (uint32_t t = 0; t < n; t++)
+        et->dequant((const uint8_t *)g->tok_embd.data + (size_t)tokens[t] * erow, c->x + t * E, E);
+
+    float *delta = c->delta;
+    uint32_t i_attn = 0, i_conv = 0;
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        const lfm2_layer *l = &g->layers[il];
+        for (uint32_t t = 0; t < n; t++) rms_norm(c->h + t * E, c->x + t * E, l->attn_norm.data, E, hp->eps);
+        if (l->attn) {
+            attention(c, l, c->k[i_attn], c->v[i_attn], n, delta);
+            i_attn++;
+        } else {
+            shortconv(c, l, i_conv, n, delta);
+            i_conv++;
+        }
+        for (int64_t i = 0; i < n * E; i++) c->x[i] += delta[i];
+        for (uint32_t t = 0; t < n; t++) rms_norm(c->h + t * E, c->x + t * E, l->ffn_norm.data, E, hp->eps);
+        if (l->moe) {
+            lfm2_status s = moe_ffn(c, l, il, n, delta);
+            if (s != LFM2_OK) return s;
+        } else {
+            dense_ffn(c, l, n, delta);
+        }
+        for (int64_t i = 0; i < n * E; i++) c->x[i] += delta[i];
+    }
+    for (uint32_t t = 0; t < n; t++) c->tokens[c->n_past + t] = tokens[t]; /* may alias (rewind) */
+    if (logits) {
+        const lfm2_tensor *out = g->output.info ? &g->output : &g->tok_embd;
+        const uint32_t first = last_only ? n - 1 : 0;
+        for (uint32_t t = first; t < n; t++)
+            rms_norm(c->h + (t - first) * E, c->x + t * E, g->out_norm.data, E, hp->eps);
+        matmul_t(c, out, c->h, n - first, logits);
+    }
+    c->n_past += n;
+    return LFM2_OK;
+}

@@ -1,0 +1,99 @@
+/* lfm2.h: the public C API of the lfm2-wasm engine, the one door between C and JS.
+ *
+ * Every call that can fail returns an lfm2_status; lfm2_last_error() then gives a one-line message
+ * for the calling thread. Nothing here aborts on bad input. */
+#ifndef LFM2_H
+#define LFM2_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    LFM2_OK = 0,
+    LFM2_E_ARG = 1,            /* invalid argument or API misuse */
+    LFM2_E_NOMEM = 2,          /* allocation failed */
+    LFM2_E_IO = 3,             /* the read callback failed */
+    LFM2_E_MAGIC = 4,          /* not a GGUF file */
+    LFM2_E_VERSION = 5,        /* GGUF version other than 2 or 3 */
+    LFM2_E_TRUNCATED = 6,      /* the file ends inside the header or tensor table */
+    LFM2_E_TOO_LARGE = 7,      /* a count or string length larger than the file could hold */
+    LFM2_E_KV_TYPE = 8,        /* unknown metadata value type */
+    LFM2_E_DUPLICATE = 9,      /* a key or tensor name appears twice */
+    LFM2_E_TENSOR_TYPE = 10,   /* unknown or unsupported tensor type */
+    LFM2_E_DIMS = 11,          /* bad number of dimensions or a dimension < 1 */
+    LFM2_E_OVERFLOW = 12,      /* a dimension product or byte size overflows */
+    LFM2_E_BLOCKS = 13,        /* a row is not a whole number of quantization blocks */
+    LFM2_E_TENSOR_BOUNDS = 14, /* tensor data outside the file, misaligned or overlapping */
+    LFM2_E_ALIGNMENT = 15,     /* general.alignment is not a power of two (or of the wrong type) */
+    LFM2_E_KEY_MISSING = 16,   /* a required metadata key is absent */
+    LFM2_E_KEY_TYPE = 17,      /* a metadata key has the wrong type */
+    LFM2_E_ARCH = 18,          /* general.architecture is not lfm2 or lfm2moe */
+    LFM2_E_TENSOR_MISSING = 19,/* a required tensor is absent */
+    LFM2_E_TENSOR_SHAPE = 20,  /* a tensor has the wrong shape for the architecture */
+    LFM2_E_HPARAM = 21,        /* hyperparameters out of range or contradicting the tensors */
+    LFM2_E_TOKEN = 22,         /* a token id outside the vocabulary */
+    LFM2_E_CONTEXT_FULL = 23,  /* the context window has no room for the tokens */
+    LFM2_E_BUDGET = 24,        /* the memory budget cannot hold what must stay resident */
+    LFM2_E_STATE = 25,         /* a call not valid in the current state */
+    LFM2_E_UTF8 = 26,          /* text that is not valid UTF-8 where it must be */
+    LFM2_STATUS_COUNT = 27
+} lfm2_status;
+
+/* Stable short name of a status ("LFM2_E_TRUNCATED"), for JS error codes. */
+const char *lfm2_status_name(int status);
+/* The message of the last failure on this thread ("" if none). */
+const char *lfm2_last_error(void);
+
+/* The one way the engine reads a model: copy len bytes at offset into dst. Returns 0 on success,
+ * non-zero on failure (the engine then reports LFM2_E_IO). Must be safe to call from any thread. */
+typedef int (*lfm2_read_fn)(void *ctx, uint64_t offset, size_t len, void *dst);
+
+/* ---- models ---- */
+
+typedef struct lfm2_model lfm2_model;
+
+typedef struct {
+    int reference;     /* 1: dequantise and compute in f32 (slow; the ground truth) */
+    int header_only;   /* 1: read the header and tensor table only (info, tokenizer) */
+} lfm2_model_params;
+
+/* Open a GGUF model of `size` bytes through `read`. Reads the header, the tensor table and (unless
+ * header_only) the tensors it keeps resident. `read`/`ctx` must stay valid until lfm2_model_free. */
+lfm2_status lfm2_model_open(lfm2_read_fn read, void *ctx, uint64_t size, const lfm2_model_params *params,
+                            lfm2_model **out);
+void lfm2_model_free(lfm2_model *m);
+
+/* A JSON object describing the model: architecture, hyperparameters, tensor types and sizes.
+ * Owned by the model. */
+const char *lfm2_model_info_json(lfm2_model *m);
+int32_t lfm2_model_n_vocab(const lfm2_model *m);
+uint32_t lfm2_model_n_ctx_train(const lfm2_model *m);
+
+/* ---- contexts: the evaluation state (KV cache and conv state) of one sequence ---- */
+
+typedef struct lfm2_context lfm2_context;
+
+/* n_ctx = 0: min(the model's training context, 4096). */
+lfm2_status lfm2_context_new(lfm2_model *m, uint32_t n_ctx, lfm2_context **out);
+void lfm2_context_free(lfm2_context *c);
+uint32_t lfm2_context_n_ctx(const lfm2_context *c);
+/* Number of tokens the state holds. */
+uint32_t lfm2_context_n_past(const lfm2_context *c);
+
+/* Evaluate n tokens after those the state holds, as one batch. logits: NULL, or room for
+ * n x n_vocab floats (all_logits = 1, row i = logits after token i) or n_vocab floats (the last
+ * token's). Out-of-range tokens (LFM2_E_TOKEN) or too many tokens (LFM2_E_CONTEXT_FULL) are
+ * rejected before anything is evaluated. */
+lfm2_status lfm2_eval(lfm2_context *c, const int32_t *tokens, uint32_t n, float *logits, int all_logits);
+
+/* Keep the first n tokens of the state (n <= n_past), as if only they had been evaluated. */
+lfm2_status lfm2_truncate(lfm2_context *c, uint32_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,122 @@
+/* test_engine.c: the engine natively under ASan/UBSan on the fixture models: reference logits of
+ * the prompt against the float64 reference, batch vs one-token decode, truncation, and the errors
+ * of the evaluation calls (bad token, full context, bad truncation). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "lfm2.h"
+
+#define FIX "tests/fixtures/"
+
+/* The fixtures' chat prompt (FORMAT.md: prompts.chat); the references' first 24 rows follow it. */
+static const int32_t PROMPT[24] = {1, 6, 338, 270, 24, 101, 516, 272, 856, 990, 278, 348,
+                                   58, 785, 60, 7, 24, 6, 309, 129, 357, 297, 130, 24};
+
+static int file_read(void *ctx, uint64_t off, size_t len, void *dst) {
+    FILE *f = ctx;
+    if (fseek(f, (long)off, SEEK_SET) != 0) return 1;
+    return fread(dst, 1, len, f) == len ? 0 : 1;
+}
+
+static lfm2_model *open_model(const char *name, int reference, FILE **fp) {
+    char path[256];
+    snprintf(path, sizeof path, FIX "models/%s.gguf", name);
+    *fp = fopen(path, "rb");
+    if (!*fp) return NULL;
+    fseek(*fp, 0, SEEK_END);
+    long size = ftell(*fp);
+    lfm2_model_params p = {.reference = reference};
+    lfm2_model *m = NULL;
+    lfm2_status s = lfm2_model_open(file_read, *fp, (uint64_t)size, &p, &m);
+    CHECK(s == LFM2_OK, "open %s: %s", name, lfm2_last_error());
+    return m;
+}
+
+static float *read_f32(const char *path, size_t n) {
+    FILE *f = fopen(path, "rb");
+    float *v = malloc(n * sizeof *v);
+    size_t got = f && v ? fread(v, sizeof *v, n, f) : 0;
+    if (f) fclose(f);
+    if (got != n) { free(v); return NULL; }
+    return v;
+}
+
+static float max_diff(const float *a, const float *b, size_t n) {
+    float m = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf(a[i] - b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+/* Reference path, the prompt in one batch, against numpy_exact's first 24 rows. */
+static void check_reference(const char *name, float tol) {
+    FILE *fp;
+    lfm2_model *m = open_model(name, 1, &fp);
+    if (!m) return;
+    const size_t V = (size_t)lfm2_model_n_vocab(m);
+    lfm2_context *c = NULL;
+    CHECK(lfm2_context_new(m, 128, &c) == LFM2_OK, "%s", lfm2_last_error());
+    float *got = malloc(24 * V * sizeof *got);
+    CHECK(lfm2_eval(c, PROMPT, 24, got, 1) == LFM2_OK, "%s: %s", name, lfm2_last_error());
+    char path[256];
+    snprintf(path, sizeof path, FIX "%s/numpy_exact/logits.f32", name);
+    float *want = read_f32(path, 24 * V);
+    CHECK(want != NULL, "cannot read %s", path);
+    if (want) {
+        float d = max_diff(got, want, 24 * V);
+        CHECK(d <= tol, "%s reference vs numpy_exact: max diff %g > %g", name, d, tol);
+    }
+    free(want), free(got);
+    lfm2_context_free(c);
+    lfm2_model_free(m);
+    fclose(fp);
+}
+
+/* One batch vs 24 one-token steps, and truncate-then-re-evaluate vs a fresh state. */
+static void check_batch_decode_truncate(const char *name, float tol) {
+    FILE *fp;
+    lfm2_model *m = open_model(name, 0, &fp);
+    if (!m) return;
+    const size_t V = (size_t)lfm2_model_n_vocab(m);
+    lfm2_context *c = NULL;
+    CHECK(lfm2_context_new(m, 64, &c) == LFM2_OK, "%s", lfm2_last_error());
+    float *batch = malloc(24 * V * sizeof *batch), *step = malloc(24 * V * sizeof *step);
+    CHECK(lfm2_eval(c, PROMPT, 24, batch, 1) == LFM2_OK, "%s", lfm2_last_error());
+    CHECK(lfm2_context_n_past(c) == 24, "n_past %u", lfm2_context_n_past(c));
+    CHECK(lfm2_truncate(c, 0) == LFM2_OK, "%s", lfm2_last_error());
+    for (int i = 0; i < 24; i++) CHECK(lfm2_eval(c, PROMPT + i, 1, step + i * V, 0) == LFM2_OK, "%s", lfm2_last_error());
+    float d = max_diff(batch, step, 24 * V);
+    CHECK(d <= tol, "%s batch vs decode: max diff %g", name, d);
+    /* truncate to 10 and re-evaluate the rest: same logits as the fresh batch */
+    CHECK(lfm2_truncate(c, 10) == LFM2_OK, "%s", lfm2_last_error());
+    CHECK(lfm2_eval(c, PROMPT + 10, 14, step + 10 * V, 1) == LFM2_OK, "%s", lfm2_last_error());
+    d = max_diff(batch + 10 * V, step + 10 * V, 14 * V);
+    CHECK(d <= tol, "%s truncate+re-eval: max diff %g", name, d);
+    /* errors leave the state as it was */
+    int32_t bad[2] = {5, (int32_t)V};
+    CHECK(lfm2_eval(c, bad, 2, NULL, 0) == LFM2_E_TOKEN, "bad token accepted");
+    CHECK(strstr(lfm2_last_error(), "vocabulary") != NULL, "message: %s", lfm2_last_error());
+    CHECK(lfm2_context_n_past(c) == 24, "n_past changed by a failed eval");
+    int32_t many[41] = {0};
+    CHECK(lfm2_eval(c, many, 41, NULL, 0) == LFM2_E_CONTEXT_FULL, "context overflow accepted");
+    CHECK(lfm2_truncate(c, 25) == LFM2_E_ARG, "truncate beyond n_past accepted");
+    free(batch), free(step);
+    lfm2_context_free(c);
+    lfm2_model_free(m);
+    fclose(fp);
+}
+
+int main(void) {
+    const char *f32[] = {"tiny-f32", "kq2-f32", "dense-f32"};
+    for (int i = 0; i < 3; i++) check_reference(f32[i], 1e-3f);
+    const char *quant[] = {"tiny-q4_0", "kq-q4_k_m", "kq2-iq4_xs", "dense-q4_0"};
+    for (int i = 0; i < 4; i++) check_reference(quant[i], 1e-2f);
+    check_batch_decode_truncate("tiny-f32", 1e-4f);
+    check_batch_decode_truncate("dense-q4_0", 0);
+    return check_report("engine");
+}
