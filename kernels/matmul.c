@@ -1,4 +1,6 @@
-/* matmul.c: scalar matrix drivers; the per-element work is the type table's. */
+/* matmul.c: matrix drivers over the per-type table. When the type has a fast kernel (the wasm
+ * SIMD128 build: kq_traits.gemm / quantize_fast) it is used; otherwise, and as the reference, the
+ * scalar quantize / dot. Both give the same bits (see kernels/simd_common.h). */
 #include "matmul.h"
 
 static const kq_traits *vec_of(uint32_t type) { return kq_get(kq_get(type)->vec_type); }
@@ -10,13 +12,22 @@ size_t kq_act_bytes(uint32_t type, int64_t k, int64_t n) {
 void kq_round_acts(uint32_t type, const float *x, int64_t k, int64_t n, void *xq) {
     const kq_traits *v = vec_of(type);
     const size_t rb = kq_row_bytes(kq_get(type)->vec_type, k);
-    for (int64_t t = 0; t < n; t++) v->quantize(x + t * k, (uint8_t *)xq + t * rb, k);
+    void (*q)(const float *, void *, int64_t) = v->quantize_fast ? v->quantize_fast : v->quantize;
+    for (int64_t t = 0; t < n; t++) q(x + t * k, (uint8_t *)xq + t * rb, k);
 }
 
 void kq_matmul(uint32_t type, const void *w, int64_t k, int64_t r0, int64_t r1,
                const void *xq, int64_t n, float *y, int64_t ldy) {
     const kq_traits *tr = kq_get(type);
     const size_t wb = kq_row_bytes(type, k), xb = kq_row_bytes(tr->vec_type, k);
+    if (r1 <= r0 || n <= 0)
+        return;
+    if (tr->gemm) {
+        /* the kernel tiles rows x tokens itself (weight rows outermost, so a few rows stay in cache
+         * while every token uses them) */
+        tr->gemm((const uint8_t *)w + r0 * wb, wb, xq, xb, k, r1 - r0, n, y + r0, ldy);
+        return;
+    }
     for (int64_t t = 0; t < n; t++)
         for (int64_t r = r0; r < r1; r++)
             y[t * ldy + r] = tr->dot((const uint8_t *)w + r * wb, (const uint8_t *)xq + t * xb, k);

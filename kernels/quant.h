@@ -36,6 +36,15 @@ typedef struct {
      * quantizers (Q8_0/Q8_1) likewise follow the AVX2 path (x * 127/amax, ties to even). SIMD kernels
      * must keep exactly this order; see blocks.h. */
     float (*dot)(const void *w, const void *x, int64_t n);
+    /* Optional fast kernels (wasm SIMD128 builds; NULL elsewhere or for types without one); the
+     * drivers in matmul.c use them when present and fall back to quantize / dot otherwise.
+     * quantize_fast: the same bytes as quantize (vec types only).
+     * gemm: y[t * ldy + r] = dot(row r, activation row t) for r in [0, nr), t in [0, n); w and x
+     * point at the first weight / activation row, ws and xs are their strides in bytes. Same
+     * results as dot (bit-identical in the default build; see kernels/simd_common.h). */
+    void (*quantize_fast)(const float *src, void *dst, int64_t n);
+    void (*gemm)(const void *w, size_t ws, const void *x, size_t xs, int64_t k, int64_t nr, int64_t n,
+                 float *y, int64_t ldy);
 } kq_traits;
 
 /* The table entry of a type, or NULL for a type the engine does not support. */

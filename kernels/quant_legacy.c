@@ -279,7 +279,9 @@ static float q8_block(const float *x, int8_t *qs, int *qsum) {
     const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     int s = 0;
     for (int j = 0; j < QK32; j++) {
-        qs[j] = (int8_t)rintf(x[j] * id);
+        /* the clamp changes no finite value (|x * id| <= 127); NaN/Inf activations (from NaN or
+         * Inf weights) would make the float -> int8 conversion undefined: they become -127 */
+        qs[j] = (int8_t)rintf(fminf(fmaxf(x[j] * id, -127.0f), 127.0f));
         s += qs[j];
     }
     *qsum = s;

@@ -1,9 +1,50 @@
 /* quant_table.c: the one table of per-type kernels, indexed by ggml type id. */
 #include "blocks.h"
+#include "simd_common.h"
+
+/* The SIMD kernels, where the build has them (see simd_common.h). */
+#ifdef __wasm_simd128__
+#define GEMM(fn) kq_gemm_##fn
+#define QFAST(fn) kq_quantize_##fn##_simd
+#else
+#define GEMM(fn) 0
+#define QFAST(fn) 0
+#endif
 
 #define ENTRY(id, nm, bl, by, vt, fn)                                                    \
     [id] = {.name = nm, .blck = bl, .bytes = by, .vec_type = vt,                         \
-            .dequant = kq_dequant_##fn, .quantize = kq_quantize_##fn, .dot = kq_dot_##fn}
+            .dequant = kq_dequant_##fn, .quantize = kq_quantize_##fn, .dot = kq_dot_##fn, \
+            .gemm = G_##fn, .quantize_fast = QF_##fn}
+
+/* The weight types with a SIMD gemm. */
+#define G_f32 GEMM(f32)
+#define G_f16 GEMM(f16)
+#define G_bf16 GEMM(bf16)
+#define G_q4_0 GEMM(q4_0)
+#define G_q4_1 GEMM(q4_1)
+#define G_q5_0 GEMM(q5_0)
+#define G_q5_1 GEMM(q5_1)
+#define G_q8_0 GEMM(q8_0)
+#define G_q4_K 0
+#define G_q5_K 0
+#define G_q6_K 0
+#define G_iq4_nl GEMM(iq4_nl)
+#define G_iq4_xs 0
+
+/* The vec types with a fast activation quantizer (Q8_0 is also a weight type). */
+#define QF_f32 0
+#define QF_f16 0
+#define QF_bf16 0
+#define QF_q4_0 0
+#define QF_q4_1 0
+#define QF_q5_0 0
+#define QF_q5_1 0
+#define QF_q8_0 QFAST(q8_0)
+#define QF_q4_K 0
+#define QF_q5_K 0
+#define QF_q6_K 0
+#define QF_iq4_nl 0
+#define QF_iq4_xs 0
 
 static const kq_traits table[KQ_TYPE_MAX] = {
     ENTRY(KQ_F32, "F32", 1, sizeof(float), KQ_F32, f32),
@@ -21,9 +62,11 @@ static const kq_traits table[KQ_TYPE_MAX] = {
     ENTRY(KQ_IQ4_XS, "IQ4_XS", QK_K, sizeof(block_iq4_xs), KQ_Q8_K, iq4_xs),
     /* activation-only types: never weights, so no dot */
     [KQ_Q8_1] = {.name = "Q8_1", .blck = QK32, .bytes = sizeof(block_q8_1), .vec_type = KQ_Q8_1,
-                 .dequant = kq_dequant_q8_1, .quantize = kq_quantize_q8_1, .dot = 0},
+                 .dequant = kq_dequant_q8_1, .quantize = kq_quantize_q8_1, .dot = 0,
+                 .quantize_fast = QFAST(q8_1)},
     [KQ_Q8_K] = {.name = "Q8_K", .blck = QK_K, .bytes = sizeof(block_q8_K), .vec_type = KQ_Q8_K,
-                 .dequant = kq_dequant_q8_K, .quantize = kq_quantize_q8_K, .dot = 0},
+                 .dequant = kq_dequant_q8_K, .quantize = kq_quantize_q8_K, .dot = 0,
+                 .quantize_fast = QFAST(q8_K)},
 };
 
 const kq_traits *kq_get(uint32_t type) {

@@ -1,4 +1,5 @@
 /* api.c: the public model and context calls (lfm2.h) over gguf, model, weights and forward. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,16 @@ lfm2_status lfm2_context_new(lfm2_model *m, uint32_t n_ctx, lfm2_context **out) 
         size_t w = (size_t)hp->n_head_kv[i] * hp->head_dim;
         if (w > kvw) kvw = w;
         n_conv += hp->n_head_kv[i] == 0;
+    }
+    /* Every size below, summed in double: dimensions from the file (an n_ff no tensor checks in an
+     * all-MoE model, a huge n_embd) must not wrap a 32-bit size_t product into a small buffer. */
+    const double big = 3.0 * E > (double)F ? 3.0 * E : (double)F + 1;
+    const double need = 4.0 * ((double)n_conv * S * E * (n_ctx / LFM2_CKPT_EVERY + 2) +
+                               2.0 * hp->n_layer * kvw * n_ctx + (double)B * (6.0 * E + 2 * big + F + 2.0 * kvw + X +
+                               2.0 * K + (double)K * E) + (double)(S + B) * E + big + E + 2.0 * n_ctx + 1024);
+    if (need > (double)(SIZE_MAX / 4)) {
+        free(c);
+        return lfm2_fail(LFM2_E_NOMEM, "a context of %u tokens needs %.0f bytes", n_ctx, need);
     }
     c->conv_floats = n_conv * S * E;
     bool ok = (c->k = calloc(hp->n_layer, sizeof *c->k)) && (c->v = calloc(hp->n_layer, sizeof *c->v));

@@ -16,6 +16,8 @@ export class Engine {
     const { default: createLFM2 } = await import(url);
     const threads = Math.max(1, opts.threads ?? 2);
     const mod = await createLFM2({ nThreads: threads });
+    // Idle pool workers must not keep a Node process alive (a no-op in browsers).
+    for (const w of [...mod.PThread.unusedWorkers, ...mod.PThread.runningWorkers]) w.unref?.();
     return new Engine(mod, threads);
   }
 

@@ -1,0 +1,190 @@
+/* simd_q8.c: wasm SIMD128 multi-row kernels for the 32-element block types Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q8_0 and IQ4_NL against Q8_0 / Q8_1 activations. A tile is KQ_TR (4) weight rows x T (1..4)
+ * activation rows: each weight block is unpacked once for the T tokens and each activation block
+ * widened once for the 4 rows. Integer lanes and float steps are those of the scalar reference
+ * (quant_legacy.c, quant_iq4.c); see simd_common.h for the FMA step. */
+#include "simd_common.h"
+
+#ifdef __wasm_simd128__
+
+enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0, K_IQ4_NL };
+
+KQ_INLINE uint16_t ld16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+KQ_INLINE uint32_t ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+KQ_INLINE size_t wbytes(int kind) {
+    switch (kind) {
+    case K_Q4_0: return sizeof(block_q4_0);
+    case K_Q4_1: return sizeof(block_q4_1);
+    case K_Q5_0: return sizeof(block_q5_0);
+    case K_Q5_1: return sizeof(block_q5_1);
+    case K_Q8_0: return sizeof(block_q8_0);
+    default: return sizeof(block_iq4_nl);
+    }
+}
+
+KQ_INLINE int has_min(int kind) { return kind == K_Q4_1 || kind == K_Q5_1; }
+
+/* The fifth bits of 16 elements (bits of h, element e at bit e) as i16 masks, even elements and odd
+ * elements: -1 where the bit is set. */
+KQ_INLINE void q5_bits(uint32_t h, v128_t *ev, v128_t *od) {
+    const v128_t hv = wasm_i16x8_splat((int16_t)h);
+    const v128_t me = wasm_i16x8_make(1 << 0, 1 << 2, 1 << 4, 1 << 6, 1 << 8, 1 << 10, 1 << 12, 1 << 14);
+    const v128_t mo = wasm_i16x8_make(1 << 1, 1 << 3, 1 << 5, 1 << 7, 1 << 9, 1 << 11, 1 << 13, (int16_t)0x8000);
+    *ev = wasm_i16x8_eq(wasm_v128_and(hv, me), me);
+    *od = wasm_i16x8_eq(wasm_v128_and(hv, mo), mo);
+}
+
+/* Weight block -> q[0..3] = even / odd elements of 0..15, even / odd elements of 16..31, as i16. */
+KQ_INLINE void unpack(int kind, const uint8_t *b, v128_t q[4]) {
+    const v128_t m4 = wasm_i16x8_splat(0xF);
+    switch (kind) {
+    case K_Q4_0:
+    case K_Q4_1:
+    case K_Q5_0:
+    case K_Q5_1: {
+        const int off = kind == K_Q4_0 || kind == K_Q4_1 ? 2 * (kind == K_Q4_1) + 2 : 2 * (kind == K_Q5_1) + 6;
+        const v128_t v = kq_load(b + off);
+        q[0] = wasm_v128_and(v, m4);
+        q[1] = wasm_v128_and(wasm_u16x8_shr(v, 8), m4);
+        q[2] = wasm_v128_and(wasm_u16x8_shr(v, 4), m4);
+        q[3] = wasm_u16x8_shr(v, 12);
+        if (kind == K_Q4_0) {
+            const v128_t c8 = wasm_i16x8_splat(8);
+            for (int j = 0; j < 4; j++) q[j] = wasm_i16x8_sub(q[j], c8);
+        } else if (kind == K_Q5_0 || kind == K_Q5_1) {
+            const uint32_t qh = ld32(b + 2 * (kind == K_Q5_1) + 2);
+            v128_t h[4];
+            q5_bits(qh & 0xFFFF, &h[0], &h[1]);
+            q5_bits(qh >> 16, &h[2], &h[3]);
+            const v128_t c16 = wasm_i16x8_splat(16);
+            for (int j = 0; j < 4; j++) {
+                q[j] = wasm_v128_or(q[j], wasm_v128_and(h[j], c16));
+                if (kind == K_Q5_0) q[j] = wasm_i16x8_sub(q[j], c16);
+            }
+        }
+        break;
+    }
+    case K_Q8_0: {
+        const v128_t v0 = kq_load(b + 2), v1 = kq_load(b + 18);
+        q[0] = kq_even_i8(v0);
+        q[1] = kq_odd_i8(v0);
+        q[2] = kq_even_i8(v1);
+        q[3] = kq_odd_i8(v1);
+        break;
+    }
+    default: { /* IQ4_NL */
+        const v128_t tab = wasm_v128_load(kq_iq4nl_values);
+        const v128_t v = kq_load(b + 2);
+        const v128_t lo = wasm_i8x16_swizzle(tab, wasm_v128_and(v, wasm_i8x16_splat(0xF)));
+        const v128_t hi = wasm_i8x16_swizzle(tab, wasm_u8x16_shr(v, 4));
+        q[0] = kq_even_i8(lo);
+        q[1] = kq_odd_i8(lo);
+        q[2] = kq_even_i8(hi);
+        q[3] = kq_odd_i8(hi);
+        break;
+    }
+    }
+}
+
+/* One tile; kind and T are compile-time constants after inlining. */
+KQ_INLINE void legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,
+                           float *y, int64_t ldy, int T) {
+    const size_t wb = wbytes(kind);
+    const int q81 = has_min(kind);
+    const size_t xb = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const size_t xoff = q81 ? 4 : 2;
+    /* IQ4_NL keeps even and odd blocks in two accumulator sets (see kq_dot_iq4_nl) */
+    const int nsets = kind == K_IQ4_NL ? 2 : 1;
+    const int64_t nfull = kind == K_IQ4_NL ? nb & ~(int64_t)1 : nb;
+    kq_acc acc[2][KQ_TT][KQ_TR];
+    v128_t summ[KQ_TT];
+    for (int s = 0; s < nsets; s++)
+        for (int t = 0; t < T; t++)
+            for (int r = 0; r < KQ_TR; r++) kq_acc_zero(&acc[s][t][r]);
+    for (int t = 0; t < T; t++) summ[t] = wasm_f32x4_splat(0.0f);
+
+    for (int64_t i = 0; i < nfull; i++) {
+        const int set = kind == K_IQ4_NL ? (int)(i & 1) : 0;
+        const uint8_t *wr[KQ_TR];
+        v128_t q[KQ_TR][4];
+        for (int r = 0; r < KQ_TR; r++) {
+            wr[r] = w + (size_t)r * ws + (size_t)i * wb;
+            unpack(kind, wr[r], q[r]);
+        }
+        const v128_t dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0]), ld16(wr[1]), ld16(wr[2]), ld16(wr[3])));
+        v128_t mw = dw;
+        if (q81) mw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + 2), ld16(wr[1] + 2), ld16(wr[2] + 2), ld16(wr[3] + 2)));
+        for (int t = 0; t < T; t++) {
+            const uint8_t *yb = x + (size_t)t * xs + (size_t)i * xb;
+            const v128_t v0 = kq_load(yb + xoff), v1 = kq_load(yb + xoff + 16);
+            const v128_t ye0 = kq_even_i8(v0), yo0 = kq_odd_i8(v0), ye1 = kq_even_i8(v1), yo1 = kq_odd_i8(v1);
+            float d[KQ_TR];
+            wasm_v128_store(d, wasm_f32x4_mul(dw, wasm_f32x4_splat(kq_h2f(ld16(yb)))));
+            if (q81) summ[t] = kq_fma4(mw, wasm_f32x4_splat(kq_h2f(ld16(yb + 2))), summ[t]);
+            for (int r = 0; r < KQ_TR; r++) {
+                const v128_t l0 = kq_quad(q[r][0], q[r][1], ye0, yo0);
+                const v128_t l1 = kq_quad(q[r][2], q[r][3], ye1, yo1);
+                kq_acc_fma(&acc[set][t][r], l0, l1, d[r]);
+            }
+        }
+    }
+
+    for (int t = 0; t < T; t++) {
+        float sm[KQ_TR];
+        wasm_v128_store(sm, summ[t]);
+        for (int r = 0; r < KQ_TR; r++) {
+            float res;
+            if (kind == K_IQ4_NL) {
+                float a0[8], a1[8];
+                kq_acc_get(&acc[0][t][r], a0);
+                kq_acc_get(&acc[1][t][r], a1);
+                for (int j = 0; j < 8; j++) a0[j] = a0[j] + a1[j];
+                res = kq_hsum8(a0);
+                if (nfull < nb) { /* odd last block: scalar sum, one fmaf */
+                    const uint8_t *wbk = w + (size_t)r * ws + (size_t)nfull * wb;
+                    const uint8_t *yb = x + (size_t)t * xs + (size_t)nfull * xb;
+                    v128_t q[4];
+                    unpack(kind, wbk, q);
+                    const v128_t v0 = kq_load(yb + 2), v1 = kq_load(yb + 18);
+                    const int32_t sumi = kq_hsum_i32(wasm_i32x4_add(
+                        kq_quad(q[0], q[1], kq_even_i8(v0), kq_odd_i8(v0)),
+                        kq_quad(q[2], q[3], kq_even_i8(v1), kq_odd_i8(v1))));
+                    res = fmaf(kq_h2f(ld16(yb)) * kq_h2f(ld16(wbk)), (float)sumi, res);
+                }
+            } else {
+                res = kq_acc_hsum(&acc[0][t][r]);
+                if (q81) res = res + sm[r];
+            }
+            y[t * ldy + r] = res;
+        }
+    }
+}
+
+#define LEGACY(NAME, KIND, DOT)                                                                      \
+    KQ_INLINE void NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y, \
+                        int64_t ldy, int T) {                                                        \
+        legacy_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                              \
+    }                                                                                                \
+    KQ_TILES(NAME, DOT, QK32)                                                                        \
+    void kq_gemm_##DOT(KQ_GEMM_ARGS) { kq_drive(NAME##_tiles, kq_dot_##DOT, QK32, w, ws, x, xs, k, nr, n, y, ldy); }
+
+LEGACY(tile_q4_0, K_Q4_0, q4_0)
+LEGACY(tile_q4_1, K_Q4_1, q4_1)
+LEGACY(tile_q5_0, K_Q5_0, q5_0)
+LEGACY(tile_q5_1, K_Q5_1, q5_1)
+LEGACY(tile_q8_0, K_Q8_0, q8_0)
+LEGACY(tile_iq4_nl, K_IQ4_NL, iq4_nl)
+
+#else
+typedef int kq_simd_q8_unused; /* ISO C wants a declaration in every translation unit */
+#endif

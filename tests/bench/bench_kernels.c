@@ -1,0 +1,152 @@
+/* bench_kernels.c: matrix-kernel microbenchmark, scalar reference (the table's dot per row and
+ * token) vs the dispatching drivers (kq_matmul: SIMD gemm in a SIMD128 build), in GB/s of weights.
+ * Shapes: matvec 2048 rows x 7168, matvec 7168 rows x 2048, and a 64-token batch on 2048 x 7168.
+ * Every kernel is warmed up before it is timed (V8 optimises between calls); one thread.
+ * Build and run (wasm under Node; add -DKQ_EXACT_FMA=0 for the plain f32 multiply-add variant):
+ *   export NODE_PATH=/usr/share/nodejs
+ *   emcc -O3 -msimd128 -std=c11 -Ikernels tests/bench/bench_kernels.c kernels/[all].c \
+ *     -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB -o /tmp/bk.js && node --no-experimental-fetch /tmp/bk.js
+ *   ([all].c: every .c file of kernels/.) Arguments: type names to run (default: all), "quick". */
+#define _POSIX_C_SOURCE 199309L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blocks.h"
+#include "matmul.h"
+#include "quant.h"
+#include "simd_common.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((double)(rng >> 11) * 0x1p-53 * 2.0 - 1.0);
+}
+
+typedef struct {
+    const kq_traits *tr;
+    uint32_t type;
+    const uint8_t *w, *xq;
+    int64_t k, rows, n;
+    float *y;
+} job;
+
+static void run_scalar(const job *j) {
+    const size_t wb = kq_row_bytes(j->type, j->k), xb = kq_row_bytes(j->tr->vec_type, j->k);
+    for (int64_t t = 0; t < j->n; t++)
+        for (int64_t r = 0; r < j->rows; r++) j->y[t * j->rows + r] = j->tr->dot(j->w + r * wb, j->xq + t * xb, j->k);
+}
+
+static void run_fast(const job *j) { kq_matmul(j->type, j->w, j->k, 0, j->rows, j->xq, j->n, j->y, j->rows); }
+
+/* Seconds per call: warm up, then repeat for at least `budget` seconds; the best of 3 rounds. */
+static double timeit(void (*f)(const job *), const job *j, double budget) {
+    f(j);
+    f(j);
+    double best = 1e30;
+    for (int round = 0; round < 3; round++) {
+        int calls = 0;
+        const double t0 = now();
+        double t;
+        do {
+            f(j);
+            calls++;
+            t = now() - t0;
+        } while (t < budget / 3);
+        if (t / calls < best) best = t / calls;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    static const uint32_t all[] = {KQ_Q4_0, KQ_Q8_0, KQ_Q4_K, KQ_Q5_K, KQ_Q6_K, KQ_IQ4_XS, KQ_Q4_1,
+                                   KQ_Q5_0, KQ_Q5_1, KQ_IQ4_NL, KQ_F16, KQ_BF16, KQ_F32};
+    int quick = 0, nsel = 0;
+    const char *sel[32];
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "quick")) quick = 1;
+        else if (nsel < 32) sel[nsel++] = argv[i];
+    }
+    const double budget = quick ? 0.3 : 1.0;
+    struct { int64_t rows, k, n; const char *name; } shapes[] = {
+        {2048, 7168, 1, "matvec 2048x7168"}, {7168, 2048, 1, "matvec 7168x2048"}, {2048, 7168, 64, "batch64 2048x7168"}};
+#ifdef __wasm_simd128__
+    const char *build = "wasm SIMD128";
+#else
+    const char *build = "no SIMD (scalar both)";
+#endif
+    printf("# bench_kernels: %s, KQ_EXACT_FMA=%d, 1 thread, GB/s of weights (scalar = table dot per row x token; "
+           "fast = kq_matmul)\n\n",
+           build, KQ_EXACT_FMA);
+    printf("| type | shape | scalar GB/s | fast GB/s | speedup | fast ms/call |\n|---|---|---|---|---|---|\n");
+    char json[16384];
+    size_t jl = (size_t)snprintf(json, sizeof json, "{\"build\":\"%s\",\"exact_fma\":%d,\"results\":[", build, KQ_EXACT_FMA);
+    int first = 1;
+    for (unsigned ti = 0; ti < sizeof all / sizeof all[0]; ti++) {
+        const uint32_t type = all[ti];
+        const kq_traits *tr = kq_get(type);
+        int want = nsel == 0;
+        for (int s = 0; s < nsel; s++) want |= !strcmp(sel[s], tr->name);
+        if (!want) continue;
+        const int64_t maxel = 2048 * 7168;
+        float *src = malloc(sizeof(float) * 7168 * 64);
+        uint8_t *w = malloc(kq_row_bytes(type, maxel));
+        uint8_t *xq = malloc(kq_act_bytes(type, 7168, 64));
+        float *y = malloc(sizeof(float) * 7168 * 64);
+        if (!src || !w || !xq || !y) { fprintf(stderr, "out of memory\n"); return 1; }
+        /* weights: random floats quantized block-row by block-row, scales varying per block */
+        for (int64_t off = 0; off < maxel; off += 7168 * 64) {
+            for (int64_t i = 0; i < 7168 * 64; i += 32) {
+                const float mag = powf(10.0f, -2.0f * (frand() * 0.5f + 0.5f));
+                for (int j = 0; j < 32; j++) src[i + j] = mag * frand();
+            }
+            tr->quantize(src, w + kq_row_bytes(type, off), 7168 * 64);
+        }
+        for (int si = 0; si < 3; si++) {
+            const int64_t rows = shapes[si].rows, k = shapes[si].k, n = shapes[si].n;
+            for (int64_t i = 0; i < k * n; i++) src[i] = frand();
+            kq_round_acts(type, src, k, n, xq);
+            job j = {tr, type, w, xq, k, rows, n, y};
+            const double bytes = (double)kq_row_bytes(type, k) * (double)rows;
+            const double ts = timeit(run_scalar, &j, n > 1 ? budget * 2 : budget);
+            const double tf = timeit(run_fast, &j, budget);
+            /* the fast path must agree with the scalar one (the unit test checks the bits) */
+            float *ys = malloc(sizeof(float) * (size_t)(rows * n));
+            j.y = ys;
+            run_scalar(&j);
+            j.y = y;
+            run_fast(&j);
+            double maxrel = 0;
+            for (int64_t i = 0; i < rows * n; i++) {
+                const double d = fabs((double)ys[i] - y[i]) / (fabs((double)ys[i]) + 1e-30);
+                if (d > maxrel) maxrel = d;
+            }
+            free(ys);
+            printf("| %s | %s | %.2f | %.2f | %.1fx | %.3f |%s\n", tr->name, shapes[si].name, bytes / ts * 1e-9,
+                   bytes / tf * 1e-9, ts / tf, tf * 1e3, maxrel > 1e-5 ? " MISMATCH" : "");
+            fflush(stdout);
+            jl += (size_t)snprintf(json + jl, sizeof json - jl,
+                                   "%s{\"type\":\"%s\",\"shape\":\"%s\",\"rows\":%lld,\"k\":%lld,\"n\":%lld,"
+                                   "\"scalar_gbs\":%.3f,\"fast_gbs\":%.3f,\"fast_ms\":%.4f,\"max_rel_diff\":%.3g}",
+                                   first ? "" : ",", tr->name, shapes[si].name, (long long)rows, (long long)k,
+                                   (long long)n, bytes / ts * 1e-9, bytes / tf * 1e-9, tf * 1e3, maxrel);
+            first = 0;
+        }
+        free(src);
+        free(w);
+        free(xq);
+        free(y);
+    }
+    printf("\n%s]}\n", json);
+    return 0;
+}

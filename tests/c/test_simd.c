@@ -1,0 +1,265 @@
+/* test_simd.c: the fast kernels (wasm SIMD128: kernels/simd_*.c, reached through kq_matmul /
+ * kq_round_acts and the table's gemm / quantize_fast) against the scalar reference dot / quantize,
+ * on random and edge-case blocks: results must be bit-identical (KQ_EXACT_FMA=1, the default) or
+ * within 1e-6 relative (KQ_EXACT_FMA=0). Natively the drivers fall back to the scalar code, so the
+ * comparisons hold trivially; the wasm build is the real test:
+ *   emcc -O2 -msimd128 -std=c11 -Wall -Wextra -Werror -Ikernels -Itests/c tests/c/test_simd.c \
+ *     kernels/[all].c -o /tmp/ts.js && node /tmp/ts.js   ([all].c: every .c file of kernels/) */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blocks.h"
+#include "check.h"
+#include "matmul.h"
+#include "quant.h"
+#include "simd_common.h"
+
+static uint64_t rng_state = 0x243F6A8885A308D3ull;
+
+static uint64_t rng_next(void) { /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint32_t rng_below(uint32_t n) { return (uint32_t)(rng_next() % n); }
+
+static float rng_unit(void) { return (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0); }
+
+static float bits_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* Edge-heavy halves, never Inf/NaN: zero (both signs), subnormal, tiny, ordinary, large, negative. */
+static uint16_t edge_half(void) {
+    const uint16_t sign = rng_below(2) ? 0x8000 : 0;
+    switch (rng_below(8)) {
+    case 0: return sign;                                        /* +-0 */
+    case 1: return (uint16_t)(sign | (1 + rng_below(0x3FF)));   /* subnormal */
+    case 2: return (uint16_t)(sign | (rng_below(6) << 10) | rng_below(0x400)); /* tiny normal */
+    case 3: return (uint16_t)(sign | ((24 + rng_below(7)) << 10) | rng_below(0x400)); /* large */
+    default: return (uint16_t)(sign | ((8 + rng_below(12)) << 10) | rng_below(0x400)); /* ordinary */
+    }
+}
+
+static uint16_t edge_bf16(void) {
+    const uint16_t sign = rng_below(2) ? 0x8000 : 0;
+    switch (rng_below(6)) {
+    case 0: return sign;
+    case 1: return (uint16_t)(sign | (1 + rng_below(0x7F))); /* subnormal */
+    default: return (uint16_t)(sign | ((97 + rng_below(60)) << 7) | rng_below(0x80));
+    }
+}
+
+static float edge_f32(void) {
+    switch (rng_below(6)) {
+    case 0: return 0.0f;
+    case 1: return bits_f32((rng_below(2) << 31) | (1 + rng_below(0x7FFFFF))); /* subnormal */
+    default: return ldexpf(rng_unit(), (int)rng_below(40) - 20);
+    }
+}
+
+static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
+
+/* Offsets of the f16 fields of a weight block (scales, mins), -1 terminated. */
+static const int *half_fields(uint32_t type) {
+    static const int d0[] = {0, -1}, dm[] = {0, 2, -1}, q6[] = {208, -1};
+    switch (type) {
+    case KQ_Q4_1: case KQ_Q5_1: case KQ_Q4_K: case KQ_Q5_K: case KQ_Q8_1: return dm;
+    case KQ_Q6_K: return q6;
+    default: return d0;
+    }
+}
+
+/* Random rows of `type`: mode 0 quantizes random floats with the type's quantizer; mode 1 random
+ * bytes (every quant pattern, extreme ones included) with edge-case scales; mode 2 like 1 with
+ * some all-zero and all-extreme blocks. */
+static void fill_rows(uint32_t type, uint8_t *dst, int64_t k, int64_t rows, int mode, float *tmp) {
+    const kq_traits *tr = kq_get(type);
+    const size_t rb = kq_row_bytes(type, k);
+    for (int64_t r = 0; r < rows; r++) {
+        uint8_t *row = dst + (size_t)r * rb;
+        if (mode == 0) {
+            for (int64_t b = 0; b < k; b += 32) {
+                const float mag = powf(10.0f, -3.0f + 4.0f * (rng_unit() * 0.5f + 0.5f));
+                for (int j = 0; j < 32 && b + j < k; j++) tmp[b + j] = mag * rng_unit();
+            }
+            for (int64_t j = k - k % 32; j < k; j++) tmp[j] = rng_unit();
+            tr->quantize(tmp, row, k);
+            continue;
+        }
+        for (size_t i = 0; i < rb; i++) row[i] = (uint8_t)rng_next();
+        if (type == KQ_F32) {
+            for (int64_t i = 0; i < k; i++) {
+                const float f = edge_f32();
+                memcpy(row + 4 * i, &f, 4);
+            }
+        } else if (type == KQ_F16) {
+            for (int64_t i = 0; i < k; i++) put16(row + 2 * i, edge_half());
+        } else if (type == KQ_BF16) {
+            for (int64_t i = 0; i < k; i++) put16(row + 2 * i, edge_bf16());
+        } else {
+            for (int64_t b = 0; b < k / tr->blck; b++) {
+                uint8_t *blk = row + (size_t)b * tr->bytes;
+                if (mode == 2 && rng_below(4) == 0) memset(blk, rng_below(2) ? 0 : 0xFF, tr->bytes);
+                if (type == KQ_Q8_K) {
+                    const float d = rng_below(8) == 0 ? 0.0f : ldexpf(rng_unit(), -(int)rng_below(12));
+                    memcpy(blk, &d, 4);
+                    continue;
+                }
+                for (const int *f = half_fields(type); *f >= 0; f++) put16(blk + *f, edge_half());
+            }
+        }
+    }
+}
+
+static int same_bits(float a, float b) { return f32_bits(a) == f32_bits(b); }
+
+#define NMAX_ROWS 13
+#define NMAX_TOK 9
+#define KMAX 1536
+
+static uint8_t wbuf[NMAX_ROWS * KMAX * 4], xbuf[NMAX_TOK * KMAX * 4 + 64];
+static float tmp[KMAX], yref[NMAX_TOK * 32], yfast[NMAX_TOK * 32];
+
+/* |w| . |x| of one row pair, for the relative tolerance of KQ_EXACT_FMA=0. */
+static double abs_dot(uint32_t type, const uint8_t *w, const uint8_t *x, int64_t k) {
+    static float a[KMAX], b[KMAX];
+    kq_get(type)->dequant(w, a, k);
+    kq_get(kq_get(type)->vec_type)->dequant(x, b, k);
+    double s = 0;
+    for (int64_t i = 0; i < k; i++) s += fabs((double)a[i] * b[i]);
+    return s;
+}
+
+static void test_type(uint32_t type) {
+    const kq_traits *tr = kq_get(type), *vt = kq_get(tr->vec_type);
+    const int64_t ks[] = {256, 512, 1280, 288, 32, 33, 7};
+    int fails = 0, cases = 0;
+    for (unsigned ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        const int64_t k = ks[ki];
+        if (k % tr->blck) continue;
+        for (int mode = 0; mode < 3; mode++) {
+            for (int64_t rows = 1; rows <= NMAX_ROWS; rows += (rows < 9 ? 1 : 4)) {
+                const int64_t n = 1 + (rows + mode + ki) % NMAX_TOK;
+                fill_rows(type, wbuf, k, rows, mode, tmp);
+                fill_rows(tr->vec_type, xbuf, k, n, mode, tmp);
+                const size_t wb = kq_row_bytes(type, k), xb = kq_row_bytes(tr->vec_type, k);
+                const int64_t ldy = rows + 3, r0 = rows > 4 ? 1 : 0;
+                for (int64_t i = 0; i < n * ldy; i++) yfast[i] = yref[i] = -12345.0f;
+                for (int64_t t = 0; t < n; t++)
+                    for (int64_t r = r0; r < rows; r++)
+                        yref[t * ldy + r] = tr->dot(wbuf + r * wb, xbuf + t * xb, k);
+                kq_matmul(type, wbuf, k, r0, rows, xbuf, n, yfast, ldy);
+                for (int64_t t = 0; t < n; t++) {
+                    for (int64_t i = 0; i < ldy; i++) {
+                        const float a = yref[t * ldy + i], b = yfast[t * ldy + i];
+                        int ok;
+                        if (KQ_EXACT_FMA || i < r0 || i >= rows) {
+                            ok = same_bits(a, b);
+                        } else {
+                            const double mag = abs_dot(type, wbuf + i * wb, xbuf + t * xb, k);
+                            ok = fabs((double)a - b) <= 1e-6 * (fabs((double)a) + mag) + 1e-30;
+                        }
+                        cases++;
+                        if (!ok && fails++ < 5)
+                            CHECK(ok, "%s k=%lld rows=%lld n=%lld mode=%d r=%lld t=%lld: ref %.9g (%08x) fast %.9g (%08x)",
+                                  tr->name, (long long)k, (long long)rows, (long long)n, mode, (long long)i,
+                                  (long long)t, a, f32_bits(a), b, f32_bits(b));
+                    }
+                }
+            }
+        }
+    }
+    CHECK(fails == 0, "%s: %d of %d results differ", tr->name, fails, cases);
+    (void)vt;
+}
+
+/* The activation quantizers: kq_round_acts (fast path) vs the table's scalar quantize. */
+static void test_quantizers(void) {
+    static const uint32_t wtypes[] = {KQ_Q4_0, KQ_Q4_1, KQ_Q4_K};
+    static float x[4 * KMAX];
+    static uint8_t a[4 * KMAX * 2], b[4 * KMAX * 2];
+    for (unsigned wi = 0; wi < 3; wi++) {
+        const kq_traits *vt = kq_get(kq_get(wtypes[wi])->vec_type);
+        int fails = 0;
+        for (int iter = 0; iter < 40; iter++) {
+            const int64_t k = 1024, n = 1 + iter % 4;
+            for (int64_t i = 0; i < n * k; i++) x[i] = ldexpf(rng_unit(), (int)rng_below(30) - 15);
+            if (iter % 5 == 1) /* all-zero and signed-zero blocks */
+                for (int64_t i = 0; i < 300; i++) x[i] = (i & 1) ? -0.0f : 0.0f;
+            if (iter % 5 == 2) /* exact ties after scaling: amax 127 gives id = 1 */
+                for (int64_t i = 0; i < n * k; i++) x[i] = (float)((int)rng_below(255) - 127) + (rng_below(2) ? 0.5f : 0.0f);
+            if (iter % 5 == 3) /* +amax and -amax in one block: the first decides the sign (Q8_K) */
+                for (int64_t i = 0; i < n * k; i += 16) { x[i] = 3.0f; x[i + 5] = -3.0f; }
+            if (iter % 5 == 4) /* subnormal and huge inputs */
+                for (int64_t i = 0; i < n * k; i++) x[i] = rng_below(2) ? bits_f32(1 + rng_below(1000)) : ldexpf(rng_unit(), 100);
+            memset(a, 0x55, sizeof a);
+            memset(b, 0x55, sizeof b);
+            kq_round_acts(wtypes[wi], x, k, n, a);
+            for (int64_t t = 0; t < n; t++) vt->quantize(x + t * k, b + t * kq_row_bytes(kq_get(wtypes[wi])->vec_type, k), k);
+            if (memcmp(a, b, kq_act_bytes(wtypes[wi], k, n)) != 0) fails++;
+        }
+        CHECK(fails == 0, "%s quantizer: %d of 40 differ", vt->name, fails);
+    }
+}
+
+#ifdef __wasm_simd128__
+/* The double-rounding case of the emulated FMA: fmaf(d, 4097, 1) with d = 16773121 * 2^-60 is
+ * 1 + 2^-24 + 2^-60 exactly (just above the midpoint of 1 and 1 + 2^-23): the fused result is
+ * 1 + 2^-23, while rounding to double first gives the midpoint and then 1.0 by ties-to-even. */
+static void test_fma_midpoint(void) {
+    const float d = ldexpf(16773121.0f, -60);
+    const float ones[8] = {1, -1, 1, 1, 0.5f, 1, 2, 1};
+    const int32_t lanes[8] = {4097, -4097, 3, 4097, 4097, 0, 8194, -4097};
+    kq_acc a;
+    kq_acc_set(&a, ones);
+    kq_acc_fma(&a, wasm_v128_load(lanes), wasm_v128_load(lanes + 4), d);
+    float got[8];
+    kq_acc_get(&a, got);
+    for (int j = 0; j < 8; j++) {
+        const float want = fmaf(d, (float)lanes[j], ones[j]);
+        CHECK(same_bits(got[j], want), "lane %d: %a vs fmaf %a", j, got[j], want);
+    }
+    CHECK(fmaf(d, 4097.0f, 1.0f) == 1.0f + 0x1p-23f, "the case is a real double-rounding case");
+    const v128_t r = kq_fma4(wasm_f32x4_splat(d), wasm_f32x4_make(4097, -4097, 1, 4097),
+                             wasm_f32x4_make(1, -1, 1, -1));
+    CHECK(same_bits(wasm_f32x4_extract_lane(r, 0), 1.0f + 0x1p-23f) &&
+              same_bits(wasm_f32x4_extract_lane(r, 1), -1.0f - 0x1p-23f),
+          "kq_fma4 midpoint");
+}
+
+static void test_table(void) {
+    static const uint32_t with[] = {KQ_F32, KQ_F16, KQ_BF16, KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1,
+                                    KQ_Q8_0, KQ_Q4_K, KQ_Q5_K, KQ_Q6_K, KQ_IQ4_NL, KQ_IQ4_XS};
+    for (unsigned i = 0; i < sizeof with / sizeof with[0]; i++)
+        CHECK(kq_get(with[i])->gemm != 0, "%s has a SIMD gemm", kq_get(with[i])->name);
+    CHECK(kq_get(KQ_Q8_0)->quantize_fast && kq_get(KQ_Q8_1)->quantize_fast && kq_get(KQ_Q8_K)->quantize_fast,
+          "fast activation quantizers");
+}
+#endif
+
+int main(void) {
+#ifdef __wasm_simd128__
+    printf("test_simd: wasm SIMD128 kernels, KQ_EXACT_FMA=%d\n", KQ_EXACT_FMA);
+    test_table();
+    test_fma_midpoint();
+#else
+    printf("test_simd: no SIMD128 in this build; checking the scalar fallback of the drivers only\n");
+#endif
+    static const uint32_t types[] = {KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1, KQ_Q8_0, KQ_IQ4_NL, KQ_Q4_K,
+                                     KQ_Q5_K, KQ_Q6_K, KQ_IQ4_XS, KQ_F32, KQ_F16, KQ_BF16};
+    for (unsigned i = 0; i < sizeof types / sizeof types[0]; i++) test_type(types[i]);
+    test_quantizers();
+    return check_report("test_simd");
+}
