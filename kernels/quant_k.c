@@ -314,8 +314,9 @@ void kq_quantize_q8_K(const float *src, void *dst, int64_t n) {
         }
         const float iscale = -127.0f / max;
         for (int p = 0; p < QK_K; p++) {
-            /* clamped so that NaN/Inf inputs (iscale * src is then NaN) convert defined (-128) */
-            const int v = (int)rintf(fminf(fmaxf(iscale * src[p], -128.0f), 127.0f));
+            /* NaN/Inf inputs make iscale * src NaN: 0 (as the SIMD path), not an undefined cast */
+            const float f = iscale * src[p];
+            const int v = f == f ? (int)rintf(f) : 0;
             b[i].qs[p] = (int8_t)(v < 127 ? v : 127);
         }
         for (int j = 0; j < QK_K / 16; j++) {

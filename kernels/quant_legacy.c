@@ -279,9 +279,11 @@ static float q8_block(const float *x, int8_t *qs, int *qsum) {
     const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     int s = 0;
     for (int j = 0; j < QK32; j++) {
-        /* the clamp changes no finite value (|x * id| <= 127); NaN/Inf activations (from NaN or
-         * Inf weights) would make the float -> int8 conversion undefined: they become -127 */
-        qs[j] = (int8_t)rintf(fminf(fmaxf(x[j] * id, -127.0f), 127.0f));
+        /* |x * id| <= 127 for finite activations; a NaN (NaN or Inf activations, from NaN or Inf
+         * weights) would make the float -> int8 conversion undefined: it becomes 0, as the SIMD
+         * path's trunc_sat gives */
+        const float v = x[j] * id;
+        qs[j] = v == v ? (int8_t)rintf(v) : 0;
         s += qs[j];
     }
     *qsum = s;

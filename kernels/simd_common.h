@@ -49,6 +49,12 @@ void kq_quantize_q8_1_simd(const float *src, void *dst, int64_t n);
 void kq_quantize_q8_K_simd(const float *src, void *dst, int64_t n);
 
 #define KQ_INLINE static inline __attribute__((always_inline))
+/* Loops over rows / tokens / lanes of a tile must be unrolled so their arrays live in registers. */
+#define KQ_UNROLL _Pragma("clang loop unroll(full)")
+
+#ifdef KQ_SIMD_STATS
+extern long kq_simd_redone; /* tiles redone by the scalar reference (benchmarks only; not thread-safe) */
+#endif
 
 /* Rows per tile (weight rows sharing each activation load) and the most tokens per tile. */
 #define KQ_TR 4
@@ -91,12 +97,15 @@ KQ_INLINE int32_t kq_hsum_i32(v128_t v) {
 /* The 8 float accumulators of one dot. */
 #if KQ_EXACT_FMA
 typedef struct { v128_t v[4]; } kq_acc; /* f64x2 x 4, every value a float */
+#define KQ_ACC_N 4
 #else
 typedef struct { v128_t v[2]; } kq_acc; /* f32x4 x 2 */
+#define KQ_ACC_N 2
 #endif
 
 KQ_INLINE void kq_acc_zero(kq_acc *a) {
-    for (unsigned i = 0; i < sizeof a->v / sizeof a->v[0]; i++) a->v[i] = wasm_f64x2_splat(0.0);
+    KQ_UNROLL
+    for (int i = 0; i < KQ_ACC_N; i++) a->v[i] = wasm_f64x2_splat(0.0);
 }
 
 /* The 8 lanes as floats. */
@@ -121,19 +130,6 @@ KQ_INLINE void kq_acc_set(kq_acc *a, const float in[8]) {
 #endif
 }
 
-/* The rare double-rounding case: redo the 8 lanes with fmaf (by value, so the caller's
- * accumulators never have their address taken and can stay in registers). */
-static inline __attribute__((noinline)) kq_acc kq_acc_fma_slow(kq_acc a, v128_t l0, v128_t l1, float d) {
-    float acc[8];
-    int32_t lane[8];
-    kq_acc_get(&a, acc);
-    wasm_v128_store(lane, l0);
-    wasm_v128_store(lane + 4, l1);
-    for (int j = 0; j < 8; j++) acc[j] = fmaf(d, (float)lane[j], acc[j]);
-    kq_acc_set(&a, acc);
-    return a;
-}
-
 #if KQ_EXACT_FMA
 /* True where a double, rounded to float, may differ from the correctly rounded fused result. */
 KQ_INLINE v128_t kq_midpoint(v128_t s) {
@@ -149,8 +145,10 @@ KQ_INLINE v128_t kq_round_f32(v128_t s) {
 #endif
 
 /* acc[j] = fmaf(d, (float)lane[j], acc[j]) for lanes l0 (0..3) and l1 (4..7). The lanes must be
- * below 2^24 in magnitude (then (float)lane is exact; true for every type here). */
-KQ_INLINE void kq_acc_fma(kq_acc *a, v128_t l0, v128_t l1, float d) {
+ * below 2^24 in magnitude (then (float)lane is exact; true for every type here). In the exact mode,
+ * *sticky collects the lanes whose double sum sits on a float midpoint (see the top of this file):
+ * a tile that ends with any such lane is recomputed by the scalar reference. */
+KQ_INLINE void kq_acc_fma(kq_acc *a, v128_t l0, v128_t l1, float d, v128_t *sticky) {
 #if KQ_EXACT_FMA
     const v128_t dd = wasm_f64x2_splat((double)d);
     const v128_t s0 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(l0), dd), a->v[0]);
@@ -159,25 +157,26 @@ KQ_INLINE void kq_acc_fma(kq_acc *a, v128_t l0, v128_t l1, float d) {
     const v128_t s2 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(l1), dd), a->v[2]);
     const v128_t s3 = wasm_f64x2_add(
         wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(l1, l1, 2, 3, 2, 3)), dd), a->v[3]);
-    const v128_t m = wasm_v128_or(wasm_v128_or(kq_midpoint(s0), kq_midpoint(s1)),
-                                  wasm_v128_or(kq_midpoint(s2), kq_midpoint(s3)));
-    if (KQ_EXACT_FMA == 1 && __builtin_expect(wasm_v128_any_true(m), 0)) {
-        *a = kq_acc_fma_slow(*a, l0, l1, d);
-        return;
+    if (KQ_EXACT_FMA == 1) { /* the low 32 bits of the 8 doubles, then the midpoint test */
+        const v128_t m = wasm_i32x4_splat(0x1FFFFFFF), p = wasm_i32x4_splat(0x10000000);
+        const v128_t b01 = wasm_v128_and(wasm_i32x4_shuffle(s0, s1, 0, 2, 4, 6), m);
+        const v128_t b23 = wasm_v128_and(wasm_i32x4_shuffle(s2, s3, 0, 2, 4, 6), m);
+        *sticky = wasm_v128_or(*sticky, wasm_v128_or(wasm_i32x4_eq(b01, p), wasm_i32x4_eq(b23, p)));
     }
     a->v[0] = kq_round_f32(s0);
     a->v[1] = kq_round_f32(s1);
     a->v[2] = kq_round_f32(s2);
     a->v[3] = kq_round_f32(s3);
 #else
+    (void)sticky;
     const v128_t dd = wasm_f32x4_splat(d);
     a->v[0] = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(l0), dd), a->v[0]);
     a->v[1] = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(l1), dd), a->v[1]);
 #endif
 }
 
-/* fmaf on 4 independent float lanes (f32x4 in, f32x4 out): used for min terms. */
-KQ_INLINE v128_t kq_fma4(v128_t a, v128_t b, v128_t c) {
+/* fmaf on 4 independent float lanes (f32x4 in, f32x4 out), e.g. min terms; sticky as above. */
+KQ_INLINE v128_t kq_fma4(v128_t a, v128_t b, v128_t c, v128_t *sticky) {
 #if KQ_EXACT_FMA
     const v128_t s0 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(a), wasm_f64x2_promote_low_f32x4(b)),
                                      wasm_f64x2_promote_low_f32x4(c));
@@ -185,17 +184,24 @@ KQ_INLINE v128_t kq_fma4(v128_t a, v128_t b, v128_t c) {
                  ch = wasm_i32x4_shuffle(c, c, 2, 3, 2, 3);
     const v128_t s1 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(ah), wasm_f64x2_promote_low_f32x4(bh)),
                                      wasm_f64x2_promote_low_f32x4(ch));
-    if (__builtin_expect(wasm_v128_any_true(wasm_v128_or(kq_midpoint(s0), kq_midpoint(s1))), 0)) {
-        float fa[4], fb[4], fc[4];
-        wasm_v128_store(fa, a);
-        wasm_v128_store(fb, b);
-        wasm_v128_store(fc, c);
-        for (int j = 0; j < 4; j++) fc[j] = fmaf(fa[j], fb[j], fc[j]);
-        return wasm_v128_load(fc);
+    if (KQ_EXACT_FMA == 1) {
+        const v128_t b01 = wasm_v128_and(wasm_i32x4_shuffle(s0, s1, 0, 2, 4, 6), wasm_i32x4_splat(0x1FFFFFFF));
+        *sticky = wasm_v128_or(*sticky, wasm_i32x4_eq(b01, wasm_i32x4_splat(0x10000000)));
     }
     return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(s0), wasm_f32x4_demote_f64x2_zero(s1), 0, 1, 4, 5);
 #else
+    (void)sticky;
     return wasm_f32x4_add(wasm_f32x4_mul(a, b), c);
+#endif
+}
+
+/* Whether a tile must be redone by the scalar reference. */
+KQ_INLINE int kq_sticky_hit(v128_t sticky) {
+#if KQ_EXACT_FMA == 1
+    return wasm_v128_any_true(sticky);
+#else
+    (void)sticky;
+    return 0;
 #endif
 }
 
@@ -207,39 +213,48 @@ KQ_INLINE float kq_acc_hsum(const kq_acc *a) {
 }
 
 /* A tile: KQ_TR weight rows (w, stride ws) x T activation rows (x, stride xs), nb blocks each;
- * writes y[t * ldy + r]. tiles[T] handles T = 1..KQ_TT tokens. */
-typedef void (*kq_tile_fn)(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,
+ * writes y[t * ldy + r]. tiles[T] handles T = 1..KQ_TT tokens. Returns nonzero when the tile hit
+ * the rare double-rounding case (exact mode), and must be redone by the scalar reference. */
+typedef int (*kq_tile_fn)(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,
                            float *y, int64_t ldy);
 
 /* Tiles KQ_TR rows x KQ_TT tokens, rows outermost so a tile's weight rows stay in cache while every
  * token uses them; rows left over (nr not a multiple of KQ_TR) use the scalar reference dot. */
+static inline void kq_redo(float (*dot)(const void *, const void *, int64_t), const uint8_t *w, size_t ws,
+                           const uint8_t *x, size_t xs, int64_t k, int64_t nr, int64_t n, float *y, int64_t ldy) {
+#ifdef KQ_SIMD_STATS
+    kq_simd_redone++;
+#endif
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t r = 0; r < nr; r++) y[t * ldy + r] = dot(w + (size_t)r * ws, x + (size_t)t * xs, k);
+}
+
 static inline void kq_drive(const kq_tile_fn tiles[KQ_TT + 1], float (*dot)(const void *, const void *, int64_t),
                             int blck, KQ_GEMM_ARGS) {
     const uint8_t *wb = w, *xb = x;
     const int64_t nb = k / blck;
     int64_t r = 0;
     for (; r + KQ_TR <= nr; r += KQ_TR) {
-        int64_t t = 0;
-        for (; t + KQ_TT <= n; t += KQ_TT)
-            tiles[KQ_TT](wb + (size_t)r * ws, ws, xb + (size_t)t * xs, xs, nb, y + t * ldy + r, ldy);
-        if (t < n)
-            tiles[n - t](wb + (size_t)r * ws, ws, xb + (size_t)t * xs, xs, nb, y + t * ldy + r, ldy);
+        for (int64_t t = 0; t < n; t += KQ_TT) {
+            const int64_t T = n - t < KQ_TT ? n - t : KQ_TT;
+            const uint8_t *wt = wb + (size_t)r * ws, *xt = xb + (size_t)t * xs;
+            if (tiles[T](wt, ws, xt, xs, nb, y + t * ldy + r, ldy))
+                kq_redo(dot, wt, ws, xt, xs, k, KQ_TR, T, y + t * ldy + r, ldy);
+        }
     }
-    for (; r < nr; r++)
-        for (int64_t t = 0; t < n; t++)
-            y[t * ldy + r] = dot(wb + (size_t)r * ws, xb + (size_t)t * xs, k);
+    if (r < nr) kq_redo(dot, wb + (size_t)r * ws, ws, xb, xs, k, nr - r, n, y + r, ldy);
 }
 
 /* Instantiate tiles 1..4 of an always-inline `NAME(w, ws, x, xs, nb, y, ldy, T)` and its gemm. */
 #define KQ_TILES(NAME, DOT, BLCK)                                                                  \
-    static void NAME##_1(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,  \
-                         float *y, int64_t ldy) { NAME(w, ws, x, xs, nb, y, ldy, 1); }          \
-    static void NAME##_2(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,  \
-                         float *y, int64_t ldy) { NAME(w, ws, x, xs, nb, y, ldy, 2); }          \
-    static void NAME##_3(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,  \
-                         float *y, int64_t ldy) { NAME(w, ws, x, xs, nb, y, ldy, 3); }          \
-    static void NAME##_4(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,  \
-                         float *y, int64_t ldy) { NAME(w, ws, x, xs, nb, y, ldy, 4); }          \
+    static int NAME##_1(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,   \
+                        float *y, int64_t ldy) { return NAME(w, ws, x, xs, nb, y, ldy, 1); }    \
+    static int NAME##_2(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,   \
+                        float *y, int64_t ldy) { return NAME(w, ws, x, xs, nb, y, ldy, 2); }    \
+    static int NAME##_3(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,   \
+                        float *y, int64_t ldy) { return NAME(w, ws, x, xs, nb, y, ldy, 3); }    \
+    static int NAME##_4(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,   \
+                        float *y, int64_t ldy) { return NAME(w, ws, x, xs, nb, y, ldy, 4); }    \
     static const kq_tile_fn NAME##_tiles[KQ_TT + 1] = {0, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
 
 #endif /* __wasm_simd128__ */

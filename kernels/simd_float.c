@@ -28,7 +28,7 @@ KQ_INLINE float load1(int kind, const uint8_t *p) {
     return kind == K_F16 ? kq_h2f(h) : kq_bf16_to_f32(h);
 }
 
-KQ_INLINE void float_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t k,
+KQ_INLINE int float_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t k,
                           float *y, int64_t ldy, int T) {
     const size_t es = esize(kind);
     v128_t lo[KQ_TT], hi[KQ_TT]; /* f64 sums: rows 0,1 and rows 2,3 */
@@ -68,13 +68,14 @@ KQ_INLINE void float_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *
             y[t * ldy + r] = (float)s[r];
         }
     }
+    return 0;
 }
 
 /* nb is the element count here (blck = 1). */
 #define FLOAT(NAME, KIND, DOT)                                                                       \
-    KQ_INLINE void NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y, \
-                        int64_t ldy, int T) {                                                        \
-        float_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                               \
+    KQ_INLINE int NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y,  \
+                       int64_t ldy, int T) {                                                         \
+        return float_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                        \
     }                                                                                                \
     KQ_TILES(NAME, DOT, 1)                                                                           \
     void kq_gemm_##DOT(KQ_GEMM_ARGS) { kq_drive(NAME##_tiles, kq_dot_##DOT, 1, w, ws, x, xs, k, nr, n, y, ldy); }

@@ -7,6 +7,10 @@
 
 #ifdef __wasm_simd128__
 
+#ifdef KQ_SIMD_STATS
+long kq_simd_redone;
+#endif
+
 enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0, K_IQ4_NL };
 
 KQ_INLINE uint16_t ld16(const uint8_t *p) {
@@ -60,6 +64,7 @@ KQ_INLINE void unpack(int kind, const uint8_t *b, v128_t q[4]) {
         q[3] = wasm_u16x8_shr(v, 12);
         if (kind == K_Q4_0) {
             const v128_t c8 = wasm_i16x8_splat(8);
+            KQ_UNROLL
             for (int j = 0; j < 4; j++) q[j] = wasm_i16x8_sub(q[j], c8);
         } else if (kind == K_Q5_0 || kind == K_Q5_1) {
             const uint32_t qh = ld32(b + 2 * (kind == K_Q5_1) + 2);
@@ -67,6 +72,7 @@ KQ_INLINE void unpack(int kind, const uint8_t *b, v128_t q[4]) {
             q5_bits(qh & 0xFFFF, &h[0], &h[1]);
             q5_bits(qh >> 16, &h[2], &h[3]);
             const v128_t c16 = wasm_i16x8_splat(16);
+            KQ_UNROLL
             for (int j = 0; j < 4; j++) {
                 q[j] = wasm_v128_or(q[j], wasm_v128_and(h[j], c16));
                 if (kind == K_Q5_0) q[j] = wasm_i16x8_sub(q[j], c16);
@@ -97,7 +103,7 @@ KQ_INLINE void unpack(int kind, const uint8_t *b, v128_t q[4]) {
 }
 
 /* One tile; kind and T are compile-time constants after inlining. */
-KQ_INLINE void legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,
+KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,
                            float *y, int64_t ldy, int T) {
     const size_t wb = wbytes(kind);
     const int q81 = has_min(kind);
@@ -107,16 +113,21 @@ KQ_INLINE void legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t 
     const int nsets = kind == K_IQ4_NL ? 2 : 1;
     const int64_t nfull = kind == K_IQ4_NL ? nb & ~(int64_t)1 : nb;
     kq_acc acc[2][KQ_TT][KQ_TR];
-    v128_t summ[KQ_TT];
+    v128_t summ[KQ_TT], sticky = wasm_i32x4_splat(0);
+    KQ_UNROLL
     for (int s = 0; s < nsets; s++)
+        KQ_UNROLL
         for (int t = 0; t < T; t++)
+            KQ_UNROLL
             for (int r = 0; r < KQ_TR; r++) kq_acc_zero(&acc[s][t][r]);
+    KQ_UNROLL
     for (int t = 0; t < T; t++) summ[t] = wasm_f32x4_splat(0.0f);
 
     for (int64_t i = 0; i < nfull; i++) {
         const int set = kind == K_IQ4_NL ? (int)(i & 1) : 0;
         const uint8_t *wr[KQ_TR];
         v128_t q[KQ_TR][4];
+        KQ_UNROLL
         for (int r = 0; r < KQ_TR; r++) {
             wr[r] = w + (size_t)r * ws + (size_t)i * wb;
             unpack(kind, wr[r], q[r]);
@@ -124,30 +135,36 @@ KQ_INLINE void legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t 
         const v128_t dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0]), ld16(wr[1]), ld16(wr[2]), ld16(wr[3])));
         v128_t mw = dw;
         if (q81) mw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + 2), ld16(wr[1] + 2), ld16(wr[2] + 2), ld16(wr[3] + 2)));
+        KQ_UNROLL
         for (int t = 0; t < T; t++) {
             const uint8_t *yb = x + (size_t)t * xs + (size_t)i * xb;
             const v128_t v0 = kq_load(yb + xoff), v1 = kq_load(yb + xoff + 16);
             const v128_t ye0 = kq_even_i8(v0), yo0 = kq_odd_i8(v0), ye1 = kq_even_i8(v1), yo1 = kq_odd_i8(v1);
             float d[KQ_TR];
             wasm_v128_store(d, wasm_f32x4_mul(dw, wasm_f32x4_splat(kq_h2f(ld16(yb)))));
-            if (q81) summ[t] = kq_fma4(mw, wasm_f32x4_splat(kq_h2f(ld16(yb + 2))), summ[t]);
+            if (q81) summ[t] = kq_fma4(mw, wasm_f32x4_splat(kq_h2f(ld16(yb + 2))), summ[t], &sticky);
+            KQ_UNROLL
             for (int r = 0; r < KQ_TR; r++) {
                 const v128_t l0 = kq_quad(q[r][0], q[r][1], ye0, yo0);
                 const v128_t l1 = kq_quad(q[r][2], q[r][3], ye1, yo1);
-                kq_acc_fma(&acc[set][t][r], l0, l1, d[r]);
+                kq_acc_fma(&acc[set][t][r], l0, l1, d[r], &sticky);
             }
         }
     }
 
+    KQ_UNROLL
+
     for (int t = 0; t < T; t++) {
         float sm[KQ_TR];
         wasm_v128_store(sm, summ[t]);
+        KQ_UNROLL
         for (int r = 0; r < KQ_TR; r++) {
             float res;
             if (kind == K_IQ4_NL) {
                 float a0[8], a1[8];
                 kq_acc_get(&acc[0][t][r], a0);
                 kq_acc_get(&acc[1][t][r], a1);
+                KQ_UNROLL
                 for (int j = 0; j < 8; j++) a0[j] = a0[j] + a1[j];
                 res = kq_hsum8(a0);
                 if (nfull < nb) { /* odd last block: scalar sum, one fmaf */
@@ -168,12 +185,13 @@ KQ_INLINE void legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t 
             y[t * ldy + r] = res;
         }
     }
+    return kq_sticky_hit(sticky);
 }
 
 #define LEGACY(NAME, KIND, DOT)                                                                      \
-    KQ_INLINE void NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y, \
-                        int64_t ldy, int T) {                                                        \
-        legacy_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                              \
+    KQ_INLINE int NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y,  \
+                       int64_t ldy, int T) {                                                         \
+        return legacy_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                       \
     }                                                                                                \
     KQ_TILES(NAME, DOT, QK32)                                                                        \
     void kq_gemm_##DOT(KQ_GEMM_ARGS) { kq_drive(NAME##_tiles, kq_dot_##DOT, QK32, w, ws, x, xs, k, nr, n, y, ldy); }

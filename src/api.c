@@ -19,6 +19,11 @@ lfm2_status lfm2_model_open(lfm2_read_fn read, void *ctx, uint64_t size, const l
     m->reference = params && params->reference;
     lfm2_status s = gguf_open(read, ctx, size, &m->gguf);
     if (s == LFM2_OK) s = lfm2_graph_bind(m->gguf, &m->g);
+    /* The tokenizer is optional (logits need none), but a present one must be sound. */
+    if (s == LFM2_OK && gguf_find_kv(m->gguf, "tokenizer.ggml.tokens")) s = lfm2_tokenizer_from_gguf(m->gguf, &m->tok);
+    if (s == LFM2_OK && m->tok && lfm2_tokenizer_n_vocab(m->tok) > m->g.hp.n_vocab)
+        s = lfm2_fail(LFM2_E_HPARAM, "the tokenizer has %u tokens but token_embd.weight only %u rows",
+                      lfm2_tokenizer_n_vocab(m->tok), m->g.hp.n_vocab);
     if (s == LFM2_OK && !(params && params->header_only)) s = weights_open(&m->g, read, ctx, &m->w);
     if (s != LFM2_OK) {
         lfm2_model_free(m);
@@ -31,6 +36,7 @@ lfm2_status lfm2_model_open(lfm2_read_fn read, void *ctx, uint64_t size, const l
 void lfm2_model_free(lfm2_model *m) {
     if (!m) return;
     weights_free(m->w);
+    lfm2_tokenizer_free(m->tok);
     gguf_close(m->gguf);
     free(m->info_json);
     free(m);

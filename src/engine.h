@@ -8,6 +8,7 @@
 #include "gguf.h"
 #include "lfm2.h"
 #include "model.h"
+#include "tokenizer.h"
 #include "weights.h"
 
 /* Conv state is snapshotted every LFM2_CKPT_EVERY positions so that truncating the state to n
@@ -20,6 +21,7 @@ struct lfm2_model {
     gguf_file *gguf;
     lfm2_graph g;
     lfm2_weights *w; /* NULL for a model opened for its header only */
+    lfm2_tokenizer *tok; /* NULL if the file has no tokenizer metadata */
     bool reference;
     char *info_json;
 };

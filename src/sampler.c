@@ -2,11 +2,16 @@
 #include "sampler.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "status.h"
+
+/* JS fills lfm2_sampler_params by offset (web/engine.js): keep the layout fixed. */
+_Static_assert(offsetof(lfm2_sampler_params, penalty_last_n) == 28, "sampler params layout");
+_Static_assert(offsetof(lfm2_sampler_params, seed) == 32 && sizeof(lfm2_sampler_params) == 40, "sampler params layout");
 
 #define LFM2_SAMPLER_MAX_VOCAB (1 << 24)
 #define LFM2_SAMPLER_MAX_LAST_N (1 << 24)

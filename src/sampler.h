@@ -44,51 +44,7 @@
 
 #include "lfm2.h"
 
-typedef struct {
-    float temperature;       /* <= 0: greedy. Must be finite (NaN/inf rejected). */
-    int32_t top_k;           /* <= 0: off */
-    float top_p;             /* in (0, 1]; 1: off */
-    float min_p;             /* <= 0: off; at most 1 */
-    float repeat_penalty;    /* > 0; 1: off */
-    float frequency_penalty; /* finite; 0: off */
-    float presence_penalty;  /* finite; 0: off */
-    int32_t penalty_last_n;  /* window of accepted tokens the penalties look at; >= 0; 0: off */
-    uint64_t seed;           /* every seed is valid; the same seed gives the same tokens */
-} lfm2_sampler_params;
-
-/* Fills llama.cpp's defaults: temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, repeat_penalty 1,
- * frequency 0, presence 0, penalty_last_n 64, seed 0. (LFM2's model card suggests temperature 0.3,
- * min_p 0.15, repeat_penalty 1.05; the caller picks.) For greedy decoding set temperature = 0. */
-void lfm2_sampler_params_default(lfm2_sampler_params *p);
-
-typedef struct lfm2_sampler lfm2_sampler;
-
-/* Validates p (LFM2_E_ARG with a message naming the bad field) and n_vocab (1 .. 2^24), copies the
- * params and allocates scratch (LFM2_E_NOMEM). On failure *out is NULL. */
-lfm2_status lfm2_sampler_create(const lfm2_sampler_params *p, int32_t n_vocab, lfm2_sampler **out);
-void lfm2_sampler_free(lfm2_sampler *s); /* NULL is fine */
-
-/* Sets the additive bias of one token (replacing its previous bias; 0 removes it). -INFINITY bans the
- * token. LFM2_E_TOKEN for a token outside [0, n_vocab), LFM2_E_ARG for NaN or +INFINITY. Biases
- * survive lfm2_sampler_reset. */
-lfm2_status lfm2_sampler_set_bias(lfm2_sampler *s, int32_t token, float bias);
-
-/* Appends a token to the penalty window (the caller decides whether prompt tokens count; llama.cpp
- * accepts them too). Sampling does not accept by itself. LFM2_E_TOKEN if out of range. */
-lfm2_status lfm2_sampler_accept(lfm2_sampler *s, int32_t token);
-
-/* Runs the chain on n_vocab logits (read only) and stores the chosen token in *out_token.
- * LFM2_E_ARG for NULL arguments or when no token has a logit above -INFINITY after the bias. */
-lfm2_status lfm2_sampler_sample(lfm2_sampler *s, const float *logits, int32_t *out_token);
-
-/* Writes to out (n_vocab floats) the logits the filters see: steps 1-2 above, NaN -> -INFINITY.
- * For tests and debugging. */
-lfm2_status lfm2_sampler_adjusted_logits(lfm2_sampler *s, const float *logits, float *out);
-
-/* Clears the penalty window and re-seeds the RNG with the seed of the params (keeps the biases). */
-void lfm2_sampler_reset(lfm2_sampler *s);
-/* Re-seeds the RNG with a new seed (which a later reset also uses); keeps the penalty window. */
-void lfm2_sampler_set_seed(lfm2_sampler *s, uint64_t seed);
+/* The public calls (params, create, bias, accept, sample, reset) are declared in lfm2.h. */
 
 /* The RNG, exposed so every platform can be checked against the same numbers.
  * lfm2_rng_seed: s[i] = successive splitmix64 outputs from state = seed.

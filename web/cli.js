@@ -5,12 +5,18 @@ import { parseArgs } from 'node:util';
 import { Engine } from './engine.js';
 import { LFM2Error } from './errors.js';
 import { openFileReader } from './node-file.js';
+import { LFM2 } from './node.js';
 
 const USAGE = `usage: lfm2 <command> -m MODEL [options]
-  info      -m MODEL [--json]                          architecture, hyperparameters, tensor types, sizes
-  logits    -m MODEL --tokens 1,2,3 --out FILE.f32 [--reference] [--ctx N]
-            float32 [n_tokens x n_vocab]; row i = logits after tokens 0..i, as one prefill batch
-common: -t/--threads N`;
+  run        -m MODEL -p TEXT [--chat] [-n N] [--temp T --top-k K --top-p P --min-p M --seed S
+             --repeat-penalty R] [--system TEXT]      generate, streaming to stdout
+  chat       -m MODEL [--system TEXT]                 interactive chat: /reset, /system TEXT, Ctrl-C
+  tokenize   -m MODEL [--no-special] TEXT            JSON array of token ids
+  detokenize -m MODEL IDS                             text of comma- or space-separated ids
+  info       -m MODEL [--json]                        architecture, hyperparameters, tensor types, sizes
+  logits     -m MODEL --tokens 1,2,3 --out FILE.f32 [--reference]
+             float32 [n_tokens x n_vocab]; row i = logits after tokens 0..i, as one prefill batch
+common: -t/--threads N, --ctx N`;
 
 const COMMON = {
   model: { type: 'string', short: 'm' },
@@ -18,7 +24,15 @@ const COMMON = {
   ctx: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
+const SAMPLING = {
+  temp: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' }, 'min-p': { type: 'string' },
+  seed: { type: 'string' }, 'repeat-penalty': { type: 'string' }, system: { type: 'string' },
+};
 const COMMANDS = {
+  run: { prompt: { type: 'string', short: 'p' }, chat: { type: 'boolean' }, n: { type: 'string', short: 'n' }, ...SAMPLING },
+  chat: { ...SAMPLING, n: { type: 'string', short: 'n' } },
+  tokenize: { 'no-special': { type: 'boolean' } },
+  detokenize: {},
   info: { json: { type: 'boolean' } },
   logits: { tokens: { type: 'string' }, out: { type: 'string' }, reference: { type: 'boolean' } },
 };
@@ -92,7 +106,134 @@ async function logits(values) {
   });
 }
 
-const HANDLERS = { info, logits };
+function numOpt(v, name) {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isFinite(x)) fail('ERR_ARG', `--${name} takes a number, not '${v}'`);
+  return x;
+}
+
+function samplingOf(values) {
+  const req = {};
+  const set = (k, v) => { if (v !== undefined) req[k] = v; };
+  set('temperature', numOpt(values.temp, 'temp'));
+  set('top_k', intOpt(values['top-k'], 'top-k'));
+  set('top_p', numOpt(values['top-p'], 'top-p'));
+  set('min_p', numOpt(values['min-p'], 'min-p'));
+  set('seed', intOpt(values.seed, 'seed'));
+  set('repeat_penalty', numOpt(values['repeat-penalty'], 'repeat-penalty'));
+  set('max_tokens', intOpt(values.n, 'n'));
+  return req;
+}
+
+async function withSession(values, fn) {
+  if (!values.model) fail('ERR_ARG', 'missing -m MODEL');
+  const lfm = await LFM2.load(values.model, {
+    threads: intOpt(values.threads, 'threads', 1),
+    contextLength: intOpt(values.ctx, 'ctx', 1),
+  });
+  try {
+    return await fn(lfm);
+  } finally {
+    lfm.unload();
+  }
+}
+
+function reportSpeed(lfm) {
+  const l = lfm.stats().last;
+  if (!l) return;
+  process.stderr.write(`\n[prompt ${l.evaluated_tokens} tokens, ${l.prefill_tokens_per_s.toFixed(1)} tok/s; ` +
+    `generated ${l.completion_tokens} tokens, ${l.decode_tokens_per_s.toFixed(1)} tok/s]\n`);
+}
+
+async function streamAnswer(stream) {
+  let text = '';
+  for await (const c of stream) {
+    const piece = c.choices[0]?.delta?.content ?? c.choices[0]?.text ?? '';
+    text += piece;
+    process.stdout.write(piece);
+  }
+  return text;
+}
+
+async function run(values) {
+  if (values.prompt === undefined) fail('ERR_ARG', 'missing -p TEXT');
+  const req = samplingOf(values);
+  await withSession(values, async (lfm) => {
+    const messages = [...(values.system ? [{ role: 'system', content: values.system }] : []), { role: 'user', content: values.prompt }];
+    const stream = values.chat
+      ? await lfm.chat.completions.create({ ...req, messages, stream: true })
+      : await lfm.completions.create({ ...req, prompt: values.prompt, stream: true });
+    await streamAnswer(stream);
+    process.stdout.write('\n');
+    reportSpeed(lfm);
+  });
+}
+
+async function chat(values) {
+  const req = samplingOf(values);
+  const { createInterface } = await import('node:readline');
+  await withSession(values, async (lfm) => {
+    let system = values.system ?? null;
+    let history = [];
+    let current = null; // AbortController of the answer being generated
+    const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: '> ' });
+    let lastSigint = 0;
+    rl.on('SIGINT', () => {
+      if (current) { current.abort(); return; } // first Ctrl-C: stop the answer
+      if (Date.now() - lastSigint < 2000) { rl.close(); return; } // a second one exits
+      lastSigint = Date.now();
+      process.stdout.write('\n(press Ctrl-C again to exit)\n');
+      rl.prompt();
+    });
+    process.stdout.write('lfm2 chat: /reset clears the conversation, /system TEXT sets the system prompt, Ctrl-C stops an answer, twice exits\n');
+    rl.prompt();
+    for await (const line of rl) {
+      const text = line.trim();
+      if (text === '/reset') { history = []; process.stdout.write('(conversation cleared)\n'); rl.prompt(); continue; }
+      if (text.startsWith('/system')) { system = text.slice(7).trim() || null; history = []; process.stdout.write('(system prompt set; conversation cleared)\n'); rl.prompt(); continue; }
+      if (!text) { rl.prompt(); continue; }
+      history.push({ role: 'user', content: text });
+      current = new AbortController();
+      let answer = '';
+      try {
+        const messages = [...(system ? [{ role: 'system', content: system }] : []), ...history];
+        answer = await streamAnswer(await lfm.chat.completions.create({ ...req, messages, stream: true, signal: current.signal }));
+      } catch (e) {
+        if (e.code !== 'ERR_ABORTED') throw e;
+        process.stdout.write(' [stopped]');
+      } finally {
+        current = null;
+      }
+      history.push({ role: 'assistant', content: answer });
+      process.stdout.write('\n');
+      reportSpeed(lfm);
+      rl.prompt();
+    }
+  });
+}
+
+async function tokenize(values, positionals) {
+  if (positionals.length === 0) fail('ERR_ARG', 'missing TEXT');
+  await withModel(values, { headerOnly: true }, (model) => {
+    const special = !values['no-special'];
+    const ids = model.tokenize(positionals.join(' '), { addSpecial: special, parseSpecial: special });
+    process.stdout.write(JSON.stringify(Array.from(ids)) + '\n');
+  });
+}
+
+async function detokenize(values, positionals) {
+  const src = positionals.join(' ').replace(/^\[|\]$/g, '').trim();
+  const ids = src === '' ? [] : src.split(/[\s,]+/).map((s) => {
+    if (!/^\d+$/.test(s)) fail('ERR_ARG', `'${s}' is not a token id`);
+    return Number(s);
+  });
+  await withModel(values, { headerOnly: true }, (model) => {
+    process.stdout.write(model.detokenize(ids) + '\n');
+  });
+}
+
+const HANDLERS = { run, chat, tokenize, detokenize, info, logits };
 
 async function main(argv) {
   const cmd = argv[0];

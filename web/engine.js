@@ -8,6 +8,9 @@ const F32 = 4;
 const i32 = (m) => new Int32Array(m.lfm2Memory());
 const u32 = (m) => new Uint32Array(m.lfm2Memory());
 const f32 = (m) => new Float32Array(m.lfm2Memory());
+const u8 = (m) => new Uint8Array(m.lfm2Memory());
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
 
 export class Engine {
   /** @param {{threads?: number, moduleUrl?: string}} opts */
@@ -72,6 +75,22 @@ export class Engine {
     }
   }
 
+  /** Run fn(ptr) with n bytes of wasm memory, freed afterwards. */
+  withAlloc(n, fn) {
+    const p = this.m._malloc(Math.max(1, n));
+    if (!p) throw new LFM2Error('LFM2_E_NOMEM', `out of wasm memory (${n} bytes)`);
+    try {
+      return fn(p);
+    } finally {
+      this.m._free(p);
+    }
+  }
+
+  /** Bytes of wasm memory in use by the heap (its current size). */
+  get memoryBytes() {
+    return this.m.lfm2Memory().byteLength;
+  }
+
   /** End the pthread workers (idle workers keep Node alive). */
   terminate() {
     this.m.PThread?.terminateAllThreads();
@@ -100,6 +119,73 @@ export class Model {
 
   info() {
     return JSON.parse(this.e.m.UTF8ToString(this.e.m._lfm2_model_info_json(this.alive())));
+  }
+
+  get bos() { return this.e.m._lfm2_model_token_bos(this.alive()); }
+  get eos() { return this.e.m._lfm2_model_token_eos(this.alive()); }
+  isEog(id) { return this.e.m._lfm2_model_token_is_eog(this.alive(), id) !== 0; }
+
+  get chatTemplate() {
+    return this.e.m.UTF8ToString(this.e.m._lfm2_model_chat_template(this.alive()));
+  }
+
+  /**
+   * @param {string|Uint8Array} text
+   * @param {{addSpecial?: boolean, parseSpecial?: boolean}} opts
+   * @returns {Int32Array}
+   */
+  tokenize(text, opts = {}) {
+    const e = this.e, m = e.m, ptr = this.alive();
+    const bytes = typeof text === 'string' ? utf8.encode(text) : text;
+    const add = opts.addSpecial ?? true ? 1 : 0, special = opts.parseSpecial ?? true ? 1 : 0;
+    return e.withAlloc(bytes.length, (tp) => e.withAlloc(4, (np) => {
+      u8(m).set(bytes, tp);
+      let st = m._lfm2_model_tokenize(ptr, tp, bytes.length, add, special, 0, 0, np);
+      if (st !== 0 && st !== 1) e.check(st);
+      const n = u32(m)[np >> 2];
+      return e.withAlloc(n * 4, (op) => {
+        e.check(m._lfm2_model_tokenize(ptr, tp, bytes.length, add, special, op, n, np));
+        return i32(m).slice(op >> 2, (op >> 2) + n);
+      });
+    }));
+  }
+
+  /**
+   * @param {ArrayLike<number>} ids
+   * @param {{renderSpecial?: boolean, cleanSpaces?: boolean}} opts
+   */
+  detokenize(ids, opts = {}) {
+    return fromUtf8.decode(this.detokenizeBytes(ids, opts));
+  }
+
+  detokenizeBytes(ids, opts = {}) {
+    const e = this.e, m = e.m, ptr = this.alive();
+    const rs = opts.renderSpecial ?? true ? 1 : 0, cs = opts.cleanSpaces ?? true ? 1 : 0;
+    return e.withAlloc(ids.length * 4, (ip) => e.withAlloc(4, (np) => {
+      const heap = i32(m);
+      for (let i = 0; i < ids.length; i++) {
+        const t = ids[i];
+        if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff) throw new LFM2Error('LFM2_E_TOKEN', `not a token id: ${t}`);
+        heap[(ip >> 2) + i] = t;
+      }
+      const st = m._lfm2_model_detokenize(ptr, ip, ids.length, rs, cs, 0, 0, np);
+      if (st !== 0 && st !== 1) e.check(st);
+      const n = u32(m)[np >> 2];
+      return e.withAlloc(n, (op) => {
+        e.check(m._lfm2_model_detokenize(ptr, ip, ids.length, rs, cs, op, n, np));
+        return u8(m).slice(op, op + n);
+      });
+    }));
+  }
+
+  /** The raw bytes of one token (may be part of a UTF-8 sequence). */
+  tokenBytes(id, renderSpecial = false) {
+    const e = this.e, m = e.m;
+    return e.withAlloc(8, (p) => {
+      e.check(m._lfm2_model_token_piece(this.alive(), id, renderSpecial ? 1 : 0, p, p + 4));
+      const [ptr, len] = u32(m).subarray(p >> 2, (p >> 2) + 2);
+      return u8(m).slice(ptr, ptr + len);
+    });
   }
 
   /** @param {number} nCtx 0: the default (min of the model's context and 4096) */
@@ -174,6 +260,24 @@ export class Context {
     }
   }
 
+  /**
+   * Evaluate tokens and keep the last token's logits inside wasm memory (for a Sampler), without
+   * copying them out: the generation loop's step.
+   */
+  decode(tokens) {
+    const e = this.model.e, m = e.m;
+    if (!this.logitsPtr) {
+      this.logitsPtr = m._malloc(this.model.nVocab * F32);
+      if (!this.logitsPtr) throw new LFM2Error('LFM2_E_NOMEM', 'out of memory for the logits');
+    }
+    e.withAlloc(tokens.length * 4, (tp) => {
+      const heap = i32(m);
+      for (let i = 0; i < tokens.length; i++) heap[(tp >> 2) + i] = tokens[i];
+      e.check(m._lfm2_eval(this.alive(), tp, tokens.length, this.logitsPtr, 0));
+    });
+    return this.logitsPtr;
+  }
+
   truncate(n) {
     this.model.e.check(this.model.e.m._lfm2_truncate(this.alive(), n >>> 0));
   }
@@ -181,6 +285,56 @@ export class Context {
   free() {
     if (!this.ptr) return;
     this.model.e.m._lfm2_context_free(this.ptr);
+    if (this.logitsPtr) this.model.e.m._free(this.logitsPtr);
+    this.ptr = 0;
+    this.logitsPtr = 0;
+  }
+}
+
+/** Sampling parameters as src/lfm2.h's lfm2_sampler_params (offsets checked in src/sampler.c). */
+export class Sampler {
+  /**
+   * @param {Model} model
+   * @param {{temperature:number, top_k:number, top_p:number, min_p:number, repeat_penalty:number,
+   *          frequency_penalty:number, presence_penalty:number, penalty_last_n:number, seed:number|bigint}} p
+   */
+  constructor(model, p) {
+    const e = model.e, m = e.m;
+    this.e = e;
+    this.ptr = e.withAlloc(40, (pp) => e.withAlloc(4, (out) => {
+      const dv = new DataView(m.lfm2Memory());
+      dv.setFloat32(pp, p.temperature, true);
+      dv.setInt32(pp + 4, p.top_k, true);
+      dv.setFloat32(pp + 8, p.top_p, true);
+      dv.setFloat32(pp + 12, p.min_p, true);
+      dv.setFloat32(pp + 16, p.repeat_penalty, true);
+      dv.setFloat32(pp + 20, p.frequency_penalty, true);
+      dv.setFloat32(pp + 24, p.presence_penalty, true);
+      dv.setInt32(pp + 28, p.penalty_last_n, true);
+      dv.setBigUint64(pp + 32, BigInt.asUintN(64, BigInt(p.seed)), true);
+      e.check(m._lfm2_sampler_create(pp, model.nVocab, out));
+      return u32(m)[out >> 2];
+    }));
+  }
+
+  setBias(token, bias) {
+    this.e.check(this.e.m._lfm2_sampler_set_bias(this.ptr, token, bias));
+  }
+
+  accept(token) {
+    this.e.check(this.e.m._lfm2_sampler_accept(this.ptr, token));
+  }
+
+  /** @param {number} logitsPtr n_vocab floats in wasm memory (Context.decode) */
+  sample(logitsPtr) {
+    return this.e.withAlloc(4, (out) => {
+      this.e.check(this.e.m._lfm2_sampler_sample(this.ptr, logitsPtr, out));
+      return i32(this.e.m)[out >> 2];
+    });
+  }
+
+  free() {
+    if (this.ptr) this.e.m._lfm2_sampler_free(this.ptr);
     this.ptr = 0;
   }
 }

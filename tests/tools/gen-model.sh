@@ -11,7 +11,9 @@ bin=$root/build/gen_lfm2moe
 src=$root/tests/tools/gen_lfm2moe.c
 if [ ! -x "$bin" ] || [ -n "$(find "$src" "$root"/kernels -newer "$bin" -print -quit)" ]; then
   mkdir -p "$root/build"
-  "${CC:-gcc}" -O2 -std=c11 -Wall -Wextra -I"$root/kernels" "$src" "$root"/kernels/*.c -lm -lpthread -o "$bin"
+  # -march=native changes no output bit (-std=c11 keeps FP contraction off); it makes Q8_0 ~25% faster
+  build() { "${CC:-gcc}" "$@" -std=c11 -Wall -Wextra -I"$root/kernels" "$src" "$root"/kernels/*.c -lm -lpthread -o "$bin"; }
+  build -O3 -march=native 2>/dev/null || build -O2
 fi
 # the tokenizer and chat template come from a fixture unless --template-from is given (last wins)
 exec "$bin" --template-from "$root/tests/fixtures/models/tiny-f32.gguf" "$@"

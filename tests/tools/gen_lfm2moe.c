@@ -1,5 +1,6 @@
 // Build (from the repository root; tests/tools/gen-model.sh does this and runs it):
 //   gcc -O2 -std=c11 -Ikernels tests/tools/gen_lfm2moe.c kernels/*.c -lm -lpthread -o build/gen_lfm2moe
+//   (-O3 -march=native is faster and writes the same bytes: -std=c11 keeps FP contraction off)
 /* gen_lfm2moe.c: writes LFM2-8B-A1B-shaped GGUF v3 files (arch lfm2moe) with random weights, for
  * loading, streaming and speed tests of models too big to keep as fixtures.
  *
@@ -23,7 +24,7 @@
  * rows with std 1/sqrt(n_embd) (logits of unit-RMS inputs have std ~1, so no expert dominates).
  * Router bias is 0; --skew S sets bias_e = S * exp(-rank_e / (n_expert / 4)) with a per-layer
  * random ranking of experts, so roughly a quarter of each layer's experts take most of the
- * traffic. --hist N (default 4096, 0 = off) routes N random unit-RMS vectors through every MoE
+ * traffic. --hist N (default 1024, 0 = off) routes N random unit-RMS vectors through every MoE
  * layer's router and prints the expert histogram on stderr.
  *
  * Tokenizer: the special tokens, byte tokens, merged tokens, merges and chat template are copied
@@ -629,10 +630,53 @@ static void run_jobs(int threads) {
     for (int i = 1; i < n; i++) pthread_join(th[i], NULL);
 }
 
+/* Batches of up to 128 MB are filled by the workers while a writer thread writes the previous one. */
+typedef struct { FILE *f; const uint8_t *p; size_t n; bool ok; } wr_t;
+
+static void *writer(void *arg) {
+    wr_t *w = arg;
+    w->ok = fwrite(w->p, 1, w->n, w->f) == w->n;
+    return NULL;
+}
+
+static struct {
+    uint8_t *buf[2];
+    size_t cap[2];
+    int cur;
+    bool busy;
+    pthread_t th;
+    wr_t w;
+} g_wr;
+
+static void writer_join(void) {
+    if (!g_wr.busy) return;
+    pthread_join(g_wr.th, NULL);
+    g_wr.busy = false;
+    if (!g_wr.w.ok) die("write failed");
+}
+
+/* Compute the pending jobs into the current buffer, hand it to the writer, switch buffers. */
+static void flush_batch(const config_t *c, FILE *f, size_t *used) {
+    run_jobs(c->threads);
+    writer_join();
+    g_wr.w = (wr_t){f, g_wr.buf[g_wr.cur], *used, false};
+    if (pthread_create(&g_wr.th, NULL, writer, &g_wr.w)) die("pthread_create failed");
+    g_wr.busy = true;
+    g_wr.cur ^= 1;
+    g_out = g_wr.buf[g_wr.cur];
+    g_out_cap = g_wr.cap[g_wr.cur];
+    *used = 0;
+    g_njobs = 0;
+}
+
 static void write_data(const config_t *c, FILE *f) {
     const size_t batch = 128u << 20;
+    for (int i = 0; i < 2; i++) {
+        g_wr.cap[i] = batch;
+        g_wr.buf[i] = xmalloc(batch);
+    }
+    g_out = g_wr.buf[0];
     g_out_cap = batch;
-    g_out = xmalloc(g_out_cap);
     int jcap = 1024;
     g_jobs = xmalloc((size_t)jcap * sizeof *g_jobs);
     size_t used = 0;
@@ -644,36 +688,26 @@ static void write_data(const config_t *c, FILE *f) {
         for (int64_t r0 = 0; r0 < rows; r0 += rpb) {
             const int64_t nr = rows - r0 < rpb ? rows - r0 : rpb;
             const size_t nb = (size_t)nr * rb;
-            if (used + nb > g_out_cap && used) {
-                run_jobs(c->threads);
-                if (fwrite(g_out, 1, used, f) != used) die("write failed");
-                used = 0;
-                g_njobs = 0;
-            }
+            if (used + nb > g_out_cap && used) flush_batch(c, f, &used);
             if (nb > g_out_cap) {
-                g_out_cap = nb;
-                g_out = xrealloc(g_out, g_out_cap);
+                g_out_cap = g_wr.cap[g_wr.cur] = nb;
+                g_out = g_wr.buf[g_wr.cur] = xrealloc(g_out, g_out_cap);
             }
             if (g_njobs == jcap) g_jobs = xrealloc(g_jobs, (size_t)(jcap *= 2) * sizeof *g_jobs);
             g_jobs[g_njobs++] = (job_t){ti, r0, nr, used};
             used += nb;
         }
-        /* padding: written in order, so flush the pending jobs' bytes first only when needed */
         const size_t pad = (ALIGN - t->nbytes % ALIGN) % ALIGN;
         if (pad) {
-            if (used + pad > g_out_cap) {
-                run_jobs(c->threads);
-                if (fwrite(g_out, 1, used, f) != used) die("write failed");
-                used = 0;
-                g_njobs = 0;
-            }
+            if (used + pad > g_out_cap) flush_batch(c, f, &used);
             memcpy(g_out + used, zero, pad);
             used += pad;
         }
     }
-    run_jobs(c->threads);
-    if (fwrite(g_out, 1, used, f) != used) die("write failed");
-    free(g_out);
+    flush_batch(c, f, &used);
+    writer_join();
+    free(g_wr.buf[0]);
+    free(g_wr.buf[1]);
     free(g_jobs);
 }
 
@@ -713,8 +747,8 @@ static void routing_histogram(const config_t *c) {
             const float sc = (float)(1.0 / sqrt(ss / E + c->eps));
             for (int i = 0; i < E; i++) h[i] *= sc * g[i];
             for (int e = 0; e < X; e++) {
-                double acc = 0;
-                for (int i = 0; i < E; i++) acc += (double)w[(size_t)e * E + i] * h[i];
+                float acc = 0;
+                for (int i = 0; i < E; i++) acc += w[(size_t)e * E + i] * h[i];
                 p[e] = (float)(1.0 / (1.0 + exp(-acc))) + bias[e];
             }
             for (int k = 0; k < K; k++) {
@@ -771,7 +805,7 @@ int main(int argc, char **argv) {
         .n_layer = 24, .n_embd = 2048, .n_head = 32, .n_head_kv = 8, .n_ff = 7168, .n_dense = 2,
         .n_expert = 32, .n_used = 4, .n_ff_exp = 1792, .n_vocab = 65536, .ctx = 128000, .l_cache = 3,
         .gating = 2, .theta = 1e6f, .eps = 1e-5f, .type_name = "q4_0", .seed = 1, .skew = 0,
-        .template_from = "tests/fixtures/models/tiny-f32.gguf", .threads = 0, .hist = 4096,
+        .template_from = "tests/fixtures/models/tiny-f32.gguf", .threads = 0, .hist = 1024,
     };
     int ff = -1, ff_exp = -1, used = -1, embd = -1;
     const char *attn_list = NULL;
