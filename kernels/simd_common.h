@@ -144,64 +144,75 @@ KQ_INLINE v128_t kq_round_f32(v128_t s) {
 }
 #endif
 
+#if KQ_EXACT_FMA
+/* s = p + c rounded to double; where s sits exactly on a float midpoint (low 29 bits of its
+ * significand 1 << 28) but was inexact, move s one double ulp toward the exact sum so that the
+ * demotion rounds as a fused operation would. (TwoSum gives the rounding error e.) Out of line on
+ * purpose: inlined, clang if-converts the rare branch and runs this on every step. */
+static inline __attribute__((noinline)) v128_t kq_fix(v128_t s, v128_t p, v128_t c) {
+    const v128_t bb = wasm_f64x2_sub(s, p);
+    const v128_t e = wasm_f64x2_add(wasm_f64x2_sub(p, wasm_f64x2_sub(s, bb)), wasm_f64x2_sub(c, bb));
+    const v128_t mid =
+        wasm_i64x2_eq(wasm_v128_and(s, wasm_i64x2_splat(0x1FFFFFFF)), wasm_i64x2_splat(0x10000000));
+    const v128_t need = wasm_v128_and(mid, wasm_f64x2_ne(e, wasm_f64x2_splat(0.0)));
+    /* +1 when e has the sign of s (the exact value is farther from zero), else -1 */
+    const v128_t delta = wasm_v128_or(wasm_i64x2_shr(wasm_v128_xor(e, s), 63), wasm_i64x2_splat(1));
+    return wasm_i64x2_add(s, wasm_v128_and(delta, need));
+}
+
+/* Any lane of the 4 f64x2 sums on a float midpoint? (low 32 bits of the 8 doubles, one test) */
+KQ_INLINE int kq_any_mid(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
+    const v128_t m = wasm_i32x4_splat(0x1FFFFFFF), p = wasm_i32x4_splat(0x10000000);
+    const v128_t b01 = wasm_v128_and(wasm_i32x4_shuffle(s0, s1, 0, 2, 4, 6), m);
+    const v128_t b23 = wasm_v128_and(wasm_i32x4_shuffle(s2, s3, 0, 2, 4, 6), m);
+    return wasm_v128_any_true(wasm_v128_or(wasm_i32x4_eq(b01, p), wasm_i32x4_eq(b23, p)));
+}
+#endif
+
 /* acc[j] = fmaf(d, (float)lane[j], acc[j]) for lanes l0 (0..3) and l1 (4..7). The lanes must be
- * below 2^24 in magnitude (then (float)lane is exact; true for every type here). In the exact mode,
- * *sticky collects the lanes whose double sum sits on a float midpoint (see the top of this file):
- * a tile that ends with any such lane is recomputed by the scalar reference. */
-KQ_INLINE void kq_acc_fma(kq_acc *a, v128_t l0, v128_t l1, float d, v128_t *sticky) {
+ * below 2^24 in magnitude (then (float)lane is exact; true for every type here). */
+KQ_INLINE void kq_acc_fma(kq_acc *a, v128_t l0, v128_t l1, float d) {
 #if KQ_EXACT_FMA
     const v128_t dd = wasm_f64x2_splat((double)d);
-    const v128_t s0 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(l0), dd), a->v[0]);
-    const v128_t s1 = wasm_f64x2_add(
-        wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(l0, l0, 2, 3, 2, 3)), dd), a->v[1]);
-    const v128_t s2 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(l1), dd), a->v[2]);
-    const v128_t s3 = wasm_f64x2_add(
-        wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(l1, l1, 2, 3, 2, 3)), dd), a->v[3]);
-    if (KQ_EXACT_FMA == 1) { /* the low 32 bits of the 8 doubles, then the midpoint test */
-        const v128_t m = wasm_i32x4_splat(0x1FFFFFFF), p = wasm_i32x4_splat(0x10000000);
-        const v128_t b01 = wasm_v128_and(wasm_i32x4_shuffle(s0, s1, 0, 2, 4, 6), m);
-        const v128_t b23 = wasm_v128_and(wasm_i32x4_shuffle(s2, s3, 0, 2, 4, 6), m);
-        *sticky = wasm_v128_or(*sticky, wasm_v128_or(wasm_i32x4_eq(b01, p), wasm_i32x4_eq(b23, p)));
+    const v128_t p0 = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(l0), dd);
+    const v128_t p1 = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(l0, l0, 2, 3, 2, 3)), dd);
+    const v128_t p2 = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(l1), dd);
+    const v128_t p3 = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(wasm_i32x4_shuffle(l1, l1, 2, 3, 2, 3)), dd);
+    v128_t s0 = wasm_f64x2_add(p0, a->v[0]), s1 = wasm_f64x2_add(p1, a->v[1]);
+    v128_t s2 = wasm_f64x2_add(p2, a->v[2]), s3 = wasm_f64x2_add(p3, a->v[3]);
+    if (KQ_EXACT_FMA == 1 && __builtin_expect(kq_any_mid(s0, s1, s2, s3), 0)) {
+        s0 = kq_fix(s0, p0, a->v[0]);
+        s1 = kq_fix(s1, p1, a->v[1]);
+        s2 = kq_fix(s2, p2, a->v[2]);
+        s3 = kq_fix(s3, p3, a->v[3]);
     }
     a->v[0] = kq_round_f32(s0);
     a->v[1] = kq_round_f32(s1);
     a->v[2] = kq_round_f32(s2);
     a->v[3] = kq_round_f32(s3);
 #else
-    (void)sticky;
     const v128_t dd = wasm_f32x4_splat(d);
     a->v[0] = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(l0), dd), a->v[0]);
     a->v[1] = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_convert_i32x4(l1), dd), a->v[1]);
 #endif
 }
 
-/* fmaf on 4 independent float lanes (f32x4 in, f32x4 out), e.g. min terms; sticky as above. */
-KQ_INLINE v128_t kq_fma4(v128_t a, v128_t b, v128_t c, v128_t *sticky) {
+/* fmaf on 4 independent float lanes (f32x4 in, f32x4 out), e.g. min terms. */
+KQ_INLINE v128_t kq_fma4(v128_t a, v128_t b, v128_t c) {
 #if KQ_EXACT_FMA
-    const v128_t s0 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(a), wasm_f64x2_promote_low_f32x4(b)),
-                                     wasm_f64x2_promote_low_f32x4(c));
     const v128_t ah = wasm_i32x4_shuffle(a, a, 2, 3, 2, 3), bh = wasm_i32x4_shuffle(b, b, 2, 3, 2, 3),
                  ch = wasm_i32x4_shuffle(c, c, 2, 3, 2, 3);
-    const v128_t s1 = wasm_f64x2_add(wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(ah), wasm_f64x2_promote_low_f32x4(bh)),
-                                     wasm_f64x2_promote_low_f32x4(ch));
-    if (KQ_EXACT_FMA == 1) {
-        const v128_t b01 = wasm_v128_and(wasm_i32x4_shuffle(s0, s1, 0, 2, 4, 6), wasm_i32x4_splat(0x1FFFFFFF));
-        *sticky = wasm_v128_or(*sticky, wasm_i32x4_eq(b01, wasm_i32x4_splat(0x10000000)));
+    const v128_t p0 = wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(a), wasm_f64x2_promote_low_f32x4(b));
+    const v128_t p1 = wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(ah), wasm_f64x2_promote_low_f32x4(bh));
+    const v128_t c0 = wasm_f64x2_promote_low_f32x4(c), c1 = wasm_f64x2_promote_low_f32x4(ch);
+    v128_t s0 = wasm_f64x2_add(p0, c0), s1 = wasm_f64x2_add(p1, c1);
+    if (KQ_EXACT_FMA == 1 && __builtin_expect(kq_any_mid(s0, s1, s0, s1), 0)) {
+        s0 = kq_fix(s0, p0, c0);
+        s1 = kq_fix(s1, p1, c1);
     }
     return wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(s0), wasm_f32x4_demote_f64x2_zero(s1), 0, 1, 4, 5);
 #else
-    (void)sticky;
     return wasm_f32x4_add(wasm_f32x4_mul(a, b), c);
-#endif
-}
-
-/* Whether a tile must be redone by the scalar reference. */
-KQ_INLINE int kq_sticky_hit(v128_t sticky) {
-#if KQ_EXACT_FMA == 1
-    return wasm_v128_any_true(sticky);
-#else
-    (void)sticky;
-    return 0;
 #endif
 }
 

@@ -113,7 +113,7 @@ KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *
     const int nsets = kind == K_IQ4_NL ? 2 : 1;
     const int64_t nfull = kind == K_IQ4_NL ? nb & ~(int64_t)1 : nb;
     kq_acc acc[2][KQ_TT][KQ_TR];
-    v128_t summ[KQ_TT], sticky = wasm_i32x4_splat(0);
+    v128_t summ[KQ_TT];
     KQ_UNROLL
     for (int s = 0; s < nsets; s++)
         KQ_UNROLL
@@ -142,12 +142,12 @@ KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *
             const v128_t ye0 = kq_even_i8(v0), yo0 = kq_odd_i8(v0), ye1 = kq_even_i8(v1), yo1 = kq_odd_i8(v1);
             float d[KQ_TR];
             wasm_v128_store(d, wasm_f32x4_mul(dw, wasm_f32x4_splat(kq_h2f(ld16(yb)))));
-            if (q81) summ[t] = kq_fma4(mw, wasm_f32x4_splat(kq_h2f(ld16(yb + 2))), summ[t], &sticky);
+            if (q81) summ[t] = kq_fma4(mw, wasm_f32x4_splat(kq_h2f(ld16(yb + 2))), summ[t]);
             KQ_UNROLL
             for (int r = 0; r < KQ_TR; r++) {
                 const v128_t l0 = kq_quad(q[r][0], q[r][1], ye0, yo0);
                 const v128_t l1 = kq_quad(q[r][2], q[r][3], ye1, yo1);
-                kq_acc_fma(&acc[set][t][r], l0, l1, d[r], &sticky);
+                kq_acc_fma(&acc[set][t][r], l0, l1, d[r]);
             }
         }
     }
@@ -185,7 +185,7 @@ KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *
             y[t * ldy + r] = res;
         }
     }
-    return kq_sticky_hit(sticky);
+    return 0;
 }
 
 #define LEGACY(NAME, KIND, DOT)                                                                      \

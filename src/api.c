@@ -25,6 +25,8 @@ lfm2_status lfm2_model_open(lfm2_read_fn read, void *ctx, uint64_t size, const l
         s = lfm2_fail(LFM2_E_HPARAM, "the tokenizer has %u tokens but token_embd.weight only %u rows",
                       lfm2_tokenizer_n_vocab(m->tok), m->g.hp.n_vocab);
     if (s == LFM2_OK && !(params && params->header_only)) s = weights_open(&m->g, read, ctx, &m->w);
+    if (s == LFM2_OK && !(params && params->header_only))
+        s = pool_create(params && params->n_threads > 1 ? params->n_threads : 1, &m->pool);
     if (s != LFM2_OK) {
         lfm2_model_free(m);
         return s;
@@ -35,6 +37,7 @@ lfm2_status lfm2_model_open(lfm2_read_fn read, void *ctx, uint64_t size, const l
 
 void lfm2_model_free(lfm2_model *m) {
     if (!m) return;
+    pool_free(m->pool);
     weights_free(m->w);
     lfm2_tokenizer_free(m->tok);
     gguf_close(m->gguf);
@@ -87,7 +90,7 @@ lfm2_status lfm2_context_new(lfm2_model *m, uint32_t n_ctx, lfm2_context **out) 
     const double big = 3.0 * E > (double)F ? 3.0 * E : (double)F + 1;
     const double need = 4.0 * ((double)n_conv * S * E * (n_ctx / LFM2_CKPT_EVERY + 2) +
                                2.0 * hp->n_layer * kvw * n_ctx + (double)B * (6.0 * E + 2 * big + F + 2.0 * kvw + X +
-                               2.0 * K + (double)K * E) + (double)(S + B) * E + big + E + 2.0 * n_ctx + 1024);
+                               2.0 * K + (double)K * E) + (double)(S + B) * E + (double)pool_size(m->pool) * (big + E + n_ctx) + n_ctx + 1024);
     if (need > (double)(SIZE_MAX / 4)) {
         free(c);
         return lfm2_fail(LFM2_E_NOMEM, "a context of %u tokens needs %.0f bytes", n_ctx, need);
@@ -118,8 +121,10 @@ lfm2_status lfm2_context_new(lfm2_model *m, uint32_t n_ctx, lfm2_context **out) 
     ALLOC(c->wsel, B * K);
     ALLOC(c->sel, B * K);
     ALLOC(c->moe_out, B * K * E);
-    ALLOC(c->row, max3(E, F, 1));
-    ALLOC(c->scores, n_ctx);
+    const size_t nth = (size_t)pool_size(m->pool);
+    c->row_stride = max3(E, F, 1);
+    ALLOC(c->row, nth * c->row_stride);
+    ALLOC(c->scores, nth * n_ctx);
     /* F32 activations are the widest rounding (4 bytes a value); block headers add less. */
     c->xq = ok ? malloc(4 * B * max3(3 * E, F, E) + 4096) : NULL;
     ok = ok && c->xq;

@@ -8,6 +8,7 @@
 #include "gguf.h"
 #include "lfm2.h"
 #include "model.h"
+#include "threads.h"
 #include "tokenizer.h"
 #include "weights.h"
 
@@ -23,6 +24,7 @@ struct lfm2_model {
     lfm2_weights *w; /* NULL for a model opened for its header only */
     lfm2_tokenizer *tok; /* NULL if the file has no tokenizer metadata */
     bool reference;
+    lfm2_pool *pool; /* the threads of every context of this model */
     char *info_json;
 };
 
@@ -36,8 +38,9 @@ struct lfm2_context {
     size_t conv_floats;   /* floats of the whole conv state (one snapshot) */
     /* scratch for one chunk of LFM2_MAX_BATCH tokens */
     float *x, *h, *delta, *big, *big2, *att, *q, *kk, *vv, *bxs, *probs, *wsel, *moe_out;
-    float *row;           /* one dequantised weight row (reference path) */
-    float *scores;        /* [n_ctx] attention scores */
+    float *row;           /* [n_threads][widest row]: dequantised weight rows (reference path) */
+    size_t row_stride;
+    float *scores;        /* [n_threads][n_ctx] attention scores */
     int32_t *sel;         /* chosen experts per token */
     void *xq;             /* activations rounded for the fast path */
 };

@@ -9,15 +9,37 @@
 #include "quant.h"
 #include "status.h"
 
+typedef struct {
+    struct lfm2_context *c;
+    uint32_t type;
+    const void *w;
+    int64_t k, rows, n;
+    const float *x;
+    float *y;
+} matmul_job;
+
+/* Thread ith takes a contiguous share of the rows (a multiple of 8, for the SIMD row groups);
+ * every row is computed the same way whoever computes it, so any thread count gives the same bits. */
+static void matmul_part(void *arg, int ith, int nth) {
+    const matmul_job *j = arg;
+    const int64_t per = ((j->rows + nth - 1) / nth + 7) & ~(int64_t)7;
+    const int64_t r0 = per * ith < j->rows ? per * ith : j->rows;
+    const int64_t r1 = r0 + per < j->rows ? r0 + per : j->rows;
+    if (r0 >= r1) return;
+    if (j->c->m->reference)
+        kq_matmul_ref(j->type, j->w, j->k, r0, r1, j->x, j->n, j->y, j->rows, j->c->row + (size_t)ith * j->c->row_stride);
+    else
+        kq_matmul(j->type, j->w, j->k, r0, r1, j->c->xq, j->n, j->y, j->rows);
+}
+
 /* y[t][r] = W[r] . x[t] for all rows of a matrix with k columns. */
 static void matmul(struct lfm2_context *c, uint32_t type, const void *w, int64_t k, int64_t rows,
                    const float *x, int64_t n, float *y) {
-    if (c->m->reference) {
-        kq_matmul_ref(type, w, k, 0, rows, x, n, y, rows, c->row);
-    } else {
-        kq_round_acts(type, x, k, n, c->xq);
-        kq_matmul(type, w, k, 0, rows, c->xq, n, y, rows);
-    }
+    if (!c->m->reference) kq_round_acts(type, x, k, n, c->xq);
+    matmul_job j = {c, type, w, k, rows, n, x, y};
+    /* a small product is not worth waking the workers */
+    if (rows * k * n < 65536) matmul_part(&j, 0, 1);
+    else pool_run(c->m->pool, matmul_part, &j);
 }
 
 static void matmul_t(struct lfm2_context *c, const lfm2_tensor *t, const float *x, int64_t n, float *y) {
@@ -80,12 +102,54 @@ static void shortconv(struct lfm2_context *c, const lfm2_layer *l, uint32_t i_co
     matmul_t(c, &l->out_proj, y, n, out);
 }
 
+typedef struct {
+    struct lfm2_context *c;
+    const lfm2_layer *l;
+    const float *kc, *vc;
+    uint32_t n;
+} attn_job;
+
+/* Causal softmax attention of each (token, head) pair; thread ith takes every nth pair. */
+static void attend_part(void *arg, int ith, int nth) {
+    const attn_job *j = arg;
+    struct lfm2_context *c = j->c;
+    const lfm2_hparams *hp = &c->m->g.hp;
+    const int64_t E = hp->n_embd, hd = hp->head_dim, nh = hp->n_head, nkv = j->l->n_head_kv;
+    const int64_t kvw = nkv * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *sc = c->scores + (size_t)ith * c->n_ctx;
+    for (int64_t pair = ith; pair < (int64_t)j->n * nh; pair += nth) {
+        const int64_t t = pair / nh, hh = pair % nh;
+        const int64_t n_keys = c->n_past + t + 1;
+        const float *qh = c->q + t * E + hh * hd;
+        const int64_t kvh = hh / (nh / nkv);
+        float mx = -INFINITY;
+        for (int64_t p = 0; p < n_keys; p++) {
+            const float *kp = j->kc + p * kvw + kvh * hd;
+            float s = 0;
+            for (int64_t i = 0; i < hd; i++) s += qh[i] * kp[i];
+            sc[p] = s * scale;
+            if (sc[p] > mx) mx = sc[p];
+        }
+        double sum = 0;
+        for (int64_t p = 0; p < n_keys; p++) sum += (sc[p] = expf(sc[p] - mx));
+        const float inv = (float)(1.0 / sum);
+        float *o = c->att + t * E + hh * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int64_t p = 0; p < n_keys; p++) {
+            const float *vp = j->vc + p * kvw + kvh * hd;
+            const float wgt = sc[p] * inv;
+            for (int64_t i = 0; i < hd; i++) o[i] += wgt * vp[i];
+        }
+    }
+}
+
 /* Grouped-query causal attention over the KV cache, which gets this chunk's keys and values. */
 static void attention(struct lfm2_context *c, const lfm2_layer *l, float *kc, float *vc, uint32_t n, float *out) {
     const lfm2_hparams *hp = &c->m->g.hp;
     const int64_t E = hp->n_embd, hd = hp->head_dim, nh = hp->n_head, nkv = l->n_head_kv;
     const int64_t kvw = nkv * hd;
-    float *q = c->q, *k = c->kk, *v = c->vv, *att = c->att;
+    float *q = c->q, *k = c->kk, *v = c->vv;
     matmul_t(c, &l->wq, c->h, n, q);
     matmul_t(c, &l->wk, c->h, n, k);
     matmul_t(c, &l->wv, c->h, n, v);
@@ -104,34 +168,10 @@ static void attention(struct lfm2_context *c, const lfm2_layer *l, float *kc, fl
         memcpy(kc + pos * kvw, k + t * kvw, (size_t)kvw * sizeof *kc);
         memcpy(vc + pos * kvw, v + t * kvw, (size_t)kvw * sizeof *vc);
     }
-    const float scale = 1.0f / sqrtf((float)hd);
-    float *sc = c->scores;
-    for (uint32_t t = 0; t < n; t++) {
-        const int64_t n_keys = c->n_past + t + 1;
-        for (int64_t hh = 0; hh < nh; hh++) {
-            const float *qh = q + t * E + hh * hd;
-            const int64_t kvh = hh / (nh / nkv);
-            float mx = -INFINITY;
-            for (int64_t p = 0; p < n_keys; p++) {
-                const float *kp = kc + p * kvw + kvh * hd;
-                float s = 0;
-                for (int64_t i = 0; i < hd; i++) s += qh[i] * kp[i];
-                sc[p] = s * scale;
-                if (sc[p] > mx) mx = sc[p];
-            }
-            double sum = 0;
-            for (int64_t p = 0; p < n_keys; p++) sum += (sc[p] = expf(sc[p] - mx));
-            const float inv = (float)(1.0 / sum);
-            float *o = att + t * E + hh * hd;
-            memset(o, 0, (size_t)hd * sizeof *o);
-            for (int64_t p = 0; p < n_keys; p++) {
-                const float *vp = vc + p * kvw + kvh * hd;
-                const float wgt = sc[p] * inv;
-                for (int64_t i = 0; i < hd; i++) o[i] += wgt * vp[i];
-            }
-        }
-    }
-    matmul_t(c, &l->wo, att, n, out);
+    attn_job j = {c, l, kc, vc, n};
+    if (n * nh * (c->n_past + n) < 4096) attend_part(&j, 0, 1);
+    else pool_run(c->m->pool, attend_part, &j);
+    matmul_t(c, &l->wo, c->att, n, out);
 }
 
 static void dense_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t n, float *out) {

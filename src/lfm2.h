@@ -59,6 +59,7 @@ typedef struct lfm2_model lfm2_model;
 typedef struct {
     int reference;     /* 1: dequantise and compute in f32 (slow; the ground truth) */
     int header_only;   /* 1: read the header and tensor table only (info, tokenizer) */
+    int n_threads;     /* threads that share the work (0 or 1: the caller only) */
 } lfm2_model_params;
 
 /* Open a GGUF model of `size` bytes through `read`. Reads the header, the tensor table and (unless

@@ -86,3 +86,32 @@ test('info on a 4.4 GB model reads only its header', async () => {
     fs.rmSync(file);
   }
 });
+
+test('tokenize / detokenize print llama.cpp\'s ids and text', () => {
+  const cases = JSON.parse(fs.readFileSync(path.join(root, 'tests', 'fixtures', 'tokenizer.json'), 'utf8')).tests;
+  const c = cases.find((t) => t.text.includes('<|im_start|>')) ?? cases[0];
+  const m = modelPath('tiny-f32');
+  assert.deepEqual(JSON.parse(lfm2('tokenize', '-m', m, c.text).stdout), c.ids);
+  assert.deepEqual(JSON.parse(lfm2('tokenize', '-m', m, '--no-special', c.text).stdout), c.ids_no_special);
+  assert.equal(lfm2('detokenize', '-m', m, c.ids.join(',')).stdout, c.detok + '\n');
+  assert.match(lfm2('detokenize', '-m', m, '1,99999').stderr, /LFM2_E_TOKEN/);
+});
+
+test('run streams the greedy continuation and reports speeds on stderr', () => {
+  const entry = 'dense-f32', m = modelPath(entry);
+  const want = lfm2('detokenize', '-m', m, meta(entry).greedy_gen.join(',')).stdout.trim();
+  const r = lfm2('run', '-m', m, '-p', 'Write a haiku about the sea, please.', '--chat', '--temp', '0', '--repeat-penalty', '1', '-n', '16');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), want.trim());
+  assert.match(r.stderr, /prompt 24 tokens, [\d.]+ tok\/s; generated 16 tokens, [\d.]+ tok\/s/);
+  assert.match(lfm2('run', '-m', m, '-p', 'x', '--temp', 'hot').stderr, /ERR_ARG: --temp takes a number/);
+});
+
+test('chat reads turns from stdin, with /system and /reset', () => {
+  const r = spawnSync(process.execPath, [path.join(root, 'web', 'cli.js'), 'chat', '-m', modelPath('tiny-f32'), '-n', '4', '--temp', '0'],
+    { input: '/system You are terse.\nhello\n/reset\nhello again\n', encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /system prompt set/);
+  assert.match(r.stdout, /conversation cleared/);
+  assert.equal((r.stderr.match(/generated 4 tokens/g) ?? []).length, 2, r.stderr);
+});

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // cli.js: the `lfm2` command. Runs the wasm engine under Node. Errors: one line on stderr, exit 1.
 import fs from 'node:fs';
+import os from 'node:os';
+import { benchModel } from './bench.js';
 import { parseArgs } from 'node:util';
 import { Engine } from './engine.js';
 import { LFM2Error } from './errors.js';
@@ -13,6 +15,7 @@ const USAGE = `usage: lfm2 <command> -m MODEL [options]
   chat       -m MODEL [--system TEXT]                 interactive chat: /reset, /system TEXT, Ctrl-C
   tokenize   -m MODEL [--no-special] TEXT            JSON array of token ids
   detokenize -m MODEL IDS                             text of comma- or space-separated ids
+  bench      -m MODEL [-p 128] [-n 64] [-r 3] [--json]  prefill and decode tokens/s (medians after a warm-up)
   info       -m MODEL [--json]                        architecture, hyperparameters, tensor types, sizes
   logits     -m MODEL --tokens 1,2,3 --out FILE.f32 [--reference]
              float32 [n_tokens x n_vocab]; row i = logits after tokens 0..i, as one prefill batch
@@ -32,6 +35,7 @@ const COMMANDS = {
   run: { prompt: { type: 'string', short: 'p' }, chat: { type: 'boolean' }, n: { type: 'string', short: 'n' }, ...SAMPLING },
   chat: { ...SAMPLING, n: { type: 'string', short: 'n' } },
   tokenize: { 'no-special': { type: 'boolean' } },
+  bench: { prompt: { type: 'string', short: 'p' }, n: { type: 'string', short: 'n' }, reps: { type: 'string', short: 'r' }, json: { type: 'boolean' } },
   detokenize: {},
   info: { json: { type: 'boolean' } },
   logits: { tokens: { type: 'string' }, out: { type: 'string' }, reference: { type: 'boolean' } },
@@ -50,7 +54,8 @@ function intOpt(v, name, min = 0) {
 async function withModel(values, opts, fn) {
   if (!values.model) fail('ERR_ARG', 'missing -m MODEL');
   const file = openFileReader(values.model);
-  const engine = await Engine.create({ threads: intOpt(values.threads, 'threads', 1) ?? 1 });
+  // header-only commands compute nothing: one thread is enough
+  const engine = await Engine.create({ threads: intOpt(values.threads, 'threads', 1) ?? (opts.headerOnly ? 1 : defaultThreads()) });
   let model;
   try {
     model = engine.openModel(file.read, file.size, opts);
@@ -233,7 +238,25 @@ async function detokenize(values, positionals) {
   });
 }
 
-const HANDLERS = { run, chat, tokenize, detokenize, info, logits };
+async function bench(values) {
+  const opts = { prompt: intOpt(values.prompt, 'prompt', 1) ?? 128, gen: intOpt(values.n, 'n', 1) ?? 64, reps: intOpt(values.reps, 'reps', 1) ?? 3 };
+  const threads = intOpt(values.threads, 'threads', 1) ?? defaultThreads();
+  await withModel({ ...values, threads: String(threads) }, {}, (model, file) => {
+    const r = { model: values.model, threads, ...benchModel(model, opts), memory_bytes: model.e.memoryBytes, file_bytes: file.size };
+    if (values.json) {
+      process.stdout.write(JSON.stringify(r, null, 1) + '\n');
+      return;
+    }
+    process.stdout.write(`| model | threads | pp${opts.prompt} tok/s | tg${opts.gen} tok/s |\n|---|---|---|---|\n` +
+      `| ${values.model} | ${threads} | ${r.prefill_tokens_per_s.toFixed(2)} | ${r.decode_tokens_per_s.toFixed(2)} |\n`);
+  });
+}
+
+function defaultThreads() {
+  return os.availableParallelism?.() ?? os.cpus().length;
+}
+
+const HANDLERS = { run, chat, tokenize, detokenize, info, logits, bench };
 
 async function main(argv) {
   const cmd = argv[0];

@@ -59,10 +59,10 @@ export class Engine {
   openModel(read, size, opts = {}) {
     const m = this.m;
     const h = this.addReader(read);
-    const params = m._malloc(8);
+    const params = m._malloc(12);
     const out = m._malloc(4);
     try {
-      i32(m).set([opts.reference ? 1 : 0, opts.headerOnly ? 1 : 0], params >> 2);
+      i32(m).set([opts.reference ? 1 : 0, opts.headerOnly ? 1 : 0, this.threads], params >> 2);
       const st = m._lfm2_model_open(m._lfm2_js_reader(), h, BigInt(size), params, out);
       this.check(st);
       return new Model(this, u32(m)[out >> 2], h);

@@ -21,18 +21,22 @@ static int file_read(void *ctx, uint64_t off, size_t len, void *dst) {
     return fread(dst, 1, len, f) == len ? 0 : 1;
 }
 
-static lfm2_model *open_model(const char *name, int reference, FILE **fp) {
+static lfm2_model *open_model_threads(const char *name, int reference, int threads, FILE **fp) {
     char path[256];
     snprintf(path, sizeof path, FIX "models/%s.gguf", name);
     *fp = fopen(path, "rb");
     if (!*fp) return NULL;
     fseek(*fp, 0, SEEK_END);
     long size = ftell(*fp);
-    lfm2_model_params p = {.reference = reference};
+    lfm2_model_params p = {.reference = reference, .n_threads = threads};
     lfm2_model *m = NULL;
     lfm2_status s = lfm2_model_open(file_read, *fp, (uint64_t)size, &p, &m);
     CHECK(s == LFM2_OK, "open %s: %s", name, lfm2_last_error());
     return m;
+}
+
+static lfm2_model *open_model(const char *name, int reference, FILE **fp) {
+    return open_model_threads(name, reference, 1, fp);
 }
 
 static float *read_f32(const char *path, size_t n) {
@@ -111,6 +115,28 @@ static void check_batch_decode_truncate(const char *name, float tol) {
     fclose(fp);
 }
 
+/* The same logits, bit for bit, whatever the thread count (both paths). */
+static void check_threads(const char *name, int reference) {
+    float *out[2] = {NULL, NULL};
+    size_t V = 0;
+    for (int i = 0; i < 2; i++) {
+        FILE *fp;
+        lfm2_model *m = open_model_threads(name, reference, i ? 3 : 1, &fp);
+        if (!m) return;
+        V = (size_t)lfm2_model_n_vocab(m);
+        lfm2_context *c = NULL;
+        CHECK(lfm2_context_new(m, 64, &c) == LFM2_OK, "%s", lfm2_last_error());
+        out[i] = malloc(24 * V * sizeof(float));
+        CHECK(lfm2_eval(c, PROMPT, 24, out[i], 1) == LFM2_OK, "%s", lfm2_last_error());
+        for (int t = 0; t < 4; t++) CHECK(lfm2_eval(c, PROMPT + t, 1, out[i] + t * V, 0) == LFM2_OK, "%s", lfm2_last_error());
+        lfm2_context_free(c);
+        lfm2_model_free(m);
+        fclose(fp);
+    }
+    CHECK(memcmp(out[0], out[1], 24 * V * sizeof(float)) == 0, "%s: 1 and 3 threads differ", name);
+    free(out[0]), free(out[1]);
+}
+
 int main(void) {
     const char *f32[] = {"tiny-f32", "kq2-f32", "dense-f32"};
     for (int i = 0; i < 3; i++) check_reference(f32[i], 1e-3f);
@@ -118,5 +144,7 @@ int main(void) {
     for (int i = 0; i < 4; i++) check_reference(quant[i], 1e-2f);
     check_batch_decode_truncate("tiny-f32", 1e-4f);
     check_batch_decode_truncate("dense-q4_0", 0);
+    check_threads("kq2-q5_k_m", 0);
+    check_threads("kq2-f32", 1);
     return check_report("engine");
 }

@@ -214,31 +214,55 @@ static void test_quantizers(void) {
     }
 }
 
-#ifdef __wasm_simd128__
-/* The double-rounding case of the emulated FMA: fmaf(d, 4097, 1) with d = 16773121 * 2^-60 is
- * 1 + 2^-24 + 2^-60 exactly (just above the midpoint of 1 and 1 + 2^-23): the fused result is
- * 1 + 2^-23, while rounding to double first gives the midpoint and then 1.0 by ties-to-even. */
+/* The double-rounding case of the emulated FMA, end to end: 4 rows of two Q8_0 blocks. Block 1
+ * leaves lane 0 at 2^-48 (d = 2^-24 * 2^-24, lane 1); block 2 adds d = 673 * 2^-18 times lane 24929
+ * = 127*127 + 80*110, i.e. 64 + 2^-18 exactly: the fused result rounds the exact sum 64 + 2^-18 +
+ * 2^-48 up to 64 + 2^-17, while rounding to double first lands on the midpoint 64 + 2^-18 and then
+ * ties to even 64. */
 static void test_fma_midpoint(void) {
-    const float d = ldexpf(16773121.0f, -60);
-    const float ones[8] = {1, -1, 1, 1, 0.5f, 1, 2, 1};
-    const int32_t lanes[8] = {4097, -4097, 3, 4097, 4097, 0, 8194, -4097};
+    static block_q8_0 w[4][2], x[2];
+    memset(w, 0, sizeof w);
+    memset(x, 0, sizeof x);
+    const uint16_t d2 = kq_f32_to_f16(673.0f * 0x1p-18f);
+    CHECK(kq_f16_to_f32(d2) == 673.0f * 0x1p-18f, "673 * 2^-18 is a half");
+    for (int r = 0; r < 4; r++) {
+        w[r][0].d = 0x0001; /* 2^-24 */
+        w[r][0].qs[0] = 1;
+        w[r][1].d = d2;
+        w[r][1].qs[0] = 127;
+        w[r][1].qs[1] = 80;
+    }
+    x[0].d = 0x0001;
+    x[0].qs[0] = 1;
+    x[1].d = 0x3C00; /* 1 */
+    x[1].qs[0] = 127;
+    x[1].qs[1] = 110;
+    float y[4] = {0};
+    kq_matmul(KQ_Q8_0, w, 64, 0, 4, x, 1, y, 4);
+    const float want = kq_dot_q8_0(w[0], x, 64);
+    CHECK(want == 64.0f + 0x1p-17f, "reference: %a", want);
+    for (int r = 0; r < 4; r++) CHECK(same_bits(y[r], want), "row %d: %a vs %a", r, y[r], want);
+#ifdef __wasm_simd128__
+    /* the step itself: a midpoint that is exact must stay (ties to even), an inexact one not */
+    const float one[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     kq_acc a;
-    kq_acc_set(&a, ones);
-    kq_acc_fma(&a, wasm_v128_load(lanes), wasm_v128_load(lanes + 4), d);
+    kq_acc_set(&a, one);
+    kq_acc_fma(&a, wasm_i32x4_make(0, 4097, -4097, 0), wasm_i32x4_make(1, 2, 3, 8388608), ldexpf(16773121.0f, -60));
     float got[8];
     kq_acc_get(&a, got);
-    for (int j = 0; j < 8; j++) {
-        const float want = fmaf(d, (float)lanes[j], ones[j]);
-        CHECK(same_bits(got[j], want), "lane %d: %a vs fmaf %a", j, got[j], want);
-    }
-    CHECK(fmaf(d, 4097.0f, 1.0f) == 1.0f + 0x1p-23f, "the case is a real double-rounding case");
-    const v128_t r = kq_fma4(wasm_f32x4_splat(d), wasm_f32x4_make(4097, -4097, 1, 4097),
-                             wasm_f32x4_make(1, -1, 1, -1));
-    CHECK(same_bits(wasm_f32x4_extract_lane(r, 0), 1.0f + 0x1p-23f) &&
-              same_bits(wasm_f32x4_extract_lane(r, 1), -1.0f - 0x1p-23f),
-          "kq_fma4 midpoint");
+    const int32_t lanes[8] = {0, 4097, -4097, 0, 1, 2, 3, 8388608};
+    for (int j = 0; j < 8; j++)
+        CHECK(same_bits(got[j], fmaf(ldexpf(16773121.0f, -60), (float)lanes[j], 1.0f)), "lane %d: %a", j, got[j]);
+    kq_acc_set(&a, one);
+    kq_acc_fma(&a, wasm_i32x4_make(1, 3, 5, -1), wasm_i32x4_make(-3, 2, 0, 7), 0x1p-24f); /* exact midpoints */
+    kq_acc_get(&a, got);
+    const int32_t l2[8] = {1, 3, 5, -1, -3, 2, 0, 7};
+    for (int j = 0; j < 8; j++)
+        CHECK(same_bits(got[j], fmaf(0x1p-24f, (float)l2[j], 1.0f)), "exact midpoint lane %d: %a", j, got[j]);
+#endif
 }
 
+#ifdef __wasm_simd128__
 static void test_table(void) {
     static const uint32_t with[] = {KQ_F32, KQ_F16, KQ_BF16, KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1,
                                     KQ_Q8_0, KQ_Q4_K, KQ_Q5_K, KQ_Q6_K, KQ_IQ4_NL, KQ_IQ4_XS};
@@ -253,7 +277,6 @@ int main(void) {
 #ifdef __wasm_simd128__
     printf("test_simd: wasm SIMD128 kernels, KQ_EXACT_FMA=%d\n", KQ_EXACT_FMA);
     test_table();
-    test_fma_midpoint();
 #else
     printf("test_simd: no SIMD128 in this build; checking the scalar fallback of the drivers only\n");
 #endif
@@ -261,5 +284,6 @@ int main(void) {
                                      KQ_Q5_K, KQ_Q6_K, KQ_IQ4_XS, KQ_F32, KQ_F16, KQ_BF16};
     for (unsigned i = 0; i < sizeof types / sizeof types[0]; i++) test_type(types[i]);
     test_quantizers();
+    test_fma_midpoint();
     return check_report("test_simd");
 }

@@ -1,0 +1,21 @@
+/* threads.h: a persistent pool of worker threads, made once per model. pool_run() runs one
+ * function on every thread (the caller is thread 0) and returns when all are done; workers wait
+ * for the next job by spinning briefly, then sleeping on a condition variable. Works natively and
+ * in wasm (Node's worker_threads, a browser Worker's pthreads). */
+#ifndef LFM2_THREADS_H
+#define LFM2_THREADS_H
+
+#include "lfm2.h"
+
+typedef struct lfm2_pool lfm2_pool;
+
+/* fn(arg, ith, nth): thread ith of nth does its share of the job. */
+typedef void (*lfm2_pool_fn)(void *arg, int ith, int nth);
+
+/* n_threads >= 1 (1: no workers, pool_run calls fn on the caller). */
+lfm2_status pool_create(int n_threads, lfm2_pool **out);
+void pool_free(lfm2_pool *p);
+int pool_size(const lfm2_pool *p);
+void pool_run(lfm2_pool *p, lfm2_pool_fn fn, void *arg);
+
+#endif
