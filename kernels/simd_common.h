@@ -7,8 +7,10 @@
  * d * lane is exact in double (24-bit d times an integer lane below 2^24), the add rounds once to
  * double, and the demotion to f32 rounds again. That double rounding differs from one fused rounding
  * only when the double sum was inexact AND lands exactly halfway between two floats (low 29 bits of
- * its significand == 1 << 28); the step checks for that bit pattern and then redoes the 8 lanes with
- * fmaf (musl's fmaf is correctly rounded), so results are bit-identical to the scalar reference.
+ * its significand == 1 << 28). The step tests for that bit pattern (cheap, vectorised) and, in that
+ * rare case, uses TwoSum to get the sum's rounding error and nudges the double one ulp toward the
+ * exact value before demoting, so results are bit-identical to the scalar reference's fmaf.
+ * (KQ_EXACT_FMA=2: no midpoint test, for measuring only; NOT exact.)
  * KQ_EXACT_FMA=0 uses f32 multiply + add (within ~1e-6 relative; cheaper). */
 #ifndef LFM2_SIMD_COMMON_H
 #define LFM2_SIMD_COMMON_H
@@ -147,9 +149,8 @@ KQ_INLINE v128_t kq_round_f32(v128_t s) {
 #if KQ_EXACT_FMA
 /* s = p + c rounded to double; where s sits exactly on a float midpoint (low 29 bits of its
  * significand 1 << 28) but was inexact, move s one double ulp toward the exact sum so that the
- * demotion rounds as a fused operation would. (TwoSum gives the rounding error e.) Out of line on
- * purpose: inlined, clang if-converts the rare branch and runs this on every step. */
-static inline __attribute__((noinline)) v128_t kq_fix(v128_t s, v128_t p, v128_t c) {
+ * demotion rounds as a fused operation would. (TwoSum gives the rounding error e.) */
+KQ_INLINE v128_t kq_fix(v128_t s, v128_t p, v128_t c) {
     const v128_t bb = wasm_f64x2_sub(s, p);
     const v128_t e = wasm_f64x2_add(wasm_f64x2_sub(p, wasm_f64x2_sub(s, bb)), wasm_f64x2_sub(c, bb));
     const v128_t mid =
@@ -181,6 +182,8 @@ KQ_INLINE void kq_acc_fma(kq_acc *a, v128_t l0, v128_t l1, float d) {
     v128_t s0 = wasm_f64x2_add(p0, a->v[0]), s1 = wasm_f64x2_add(p1, a->v[1]);
     v128_t s2 = wasm_f64x2_add(p2, a->v[2]), s3 = wasm_f64x2_add(p3, a->v[3]);
     if (KQ_EXACT_FMA == 1 && __builtin_expect(kq_any_mid(s0, s1, s2, s3), 0)) {
+        /* the asm keeps clang from hoisting the fix out of the rare branch (running it always) */
+        __asm__ volatile("" : "+r"(s0), "+r"(s1), "+r"(s2), "+r"(s3));
         s0 = kq_fix(s0, p0, a->v[0]);
         s1 = kq_fix(s1, p1, a->v[1]);
         s2 = kq_fix(s2, p2, a->v[2]);
@@ -207,6 +210,7 @@ KQ_INLINE v128_t kq_fma4(v128_t a, v128_t b, v128_t c) {
     const v128_t c0 = wasm_f64x2_promote_low_f32x4(c), c1 = wasm_f64x2_promote_low_f32x4(ch);
     v128_t s0 = wasm_f64x2_add(p0, c0), s1 = wasm_f64x2_add(p1, c1);
     if (KQ_EXACT_FMA == 1 && __builtin_expect(kq_any_mid(s0, s1, s0, s1), 0)) {
+        __asm__ volatile("" : "+r"(s0), "+r"(s1));
         s0 = kq_fix(s0, p0, c0);
         s1 = kq_fix(s1, p1, c1);
     }

@@ -102,54 +102,68 @@ KQ_INLINE void unpack(int kind, const uint8_t *b, v128_t q[4]) {
     }
 }
 
-/* One tile; kind and T are compile-time constants after inlining. */
-KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,
-                           float *y, int64_t ldy, int T) {
+/* Block i of the tile's 4 rows against T activation rows, into acc[t][r] (and the min terms). */
+KQ_INLINE void legacy_block(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t i, int T,
+                            kq_acc acc[KQ_TT][KQ_TR], v128_t summ[KQ_TT]) {
     const size_t wb = wbytes(kind);
     const int q81 = has_min(kind);
     const size_t xb = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
     const size_t xoff = q81 ? 4 : 2;
-    /* IQ4_NL keeps even and odd blocks in two accumulator sets (see kq_dot_iq4_nl) */
-    const int nsets = kind == K_IQ4_NL ? 2 : 1;
-    const int64_t nfull = kind == K_IQ4_NL ? nb & ~(int64_t)1 : nb;
-    kq_acc acc[2][KQ_TT][KQ_TR];
-    v128_t summ[KQ_TT];
+    const uint8_t *wr[KQ_TR];
+    v128_t q[KQ_TR][4];
     KQ_UNROLL
-    for (int s = 0; s < nsets; s++)
-        KQ_UNROLL
-        for (int t = 0; t < T; t++)
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) kq_acc_zero(&acc[s][t][r]);
+    for (int r = 0; r < KQ_TR; r++) {
+        wr[r] = w + (size_t)r * ws + (size_t)i * wb;
+        unpack(kind, wr[r], q[r]);
+    }
+    const v128_t dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0]), ld16(wr[1]), ld16(wr[2]), ld16(wr[3])));
+    v128_t mw = dw;
+    if (q81) mw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + 2), ld16(wr[1] + 2), ld16(wr[2] + 2), ld16(wr[3] + 2)));
     KQ_UNROLL
-    for (int t = 0; t < T; t++) summ[t] = wasm_f32x4_splat(0.0f);
-
-    for (int64_t i = 0; i < nfull; i++) {
-        const int set = kind == K_IQ4_NL ? (int)(i & 1) : 0;
-        const uint8_t *wr[KQ_TR];
-        v128_t q[KQ_TR][4];
+    for (int t = 0; t < T; t++) {
+        const uint8_t *yb = x + (size_t)t * xs + (size_t)i * xb;
+        const v128_t v0 = kq_load(yb + xoff), v1 = kq_load(yb + xoff + 16);
+        const v128_t ye0 = kq_even_i8(v0), yo0 = kq_odd_i8(v0), ye1 = kq_even_i8(v1), yo1 = kq_odd_i8(v1);
+        const v128_t d = wasm_f32x4_mul(dw, wasm_f32x4_splat(kq_h2f(ld16(yb))));
+        if (q81) summ[t] = kq_fma4(mw, wasm_f32x4_splat(kq_h2f(ld16(yb + 2))), summ[t]);
+        const float d0 = wasm_f32x4_extract_lane(d, 0), d1 = wasm_f32x4_extract_lane(d, 1),
+                    d2 = wasm_f32x4_extract_lane(d, 2), d3 = wasm_f32x4_extract_lane(d, 3);
+        const float dr[KQ_TR] = {d0, d1, d2, d3};
         KQ_UNROLL
         for (int r = 0; r < KQ_TR; r++) {
-            wr[r] = w + (size_t)r * ws + (size_t)i * wb;
-            unpack(kind, wr[r], q[r]);
+            const v128_t l0 = kq_quad(q[r][0], q[r][1], ye0, yo0);
+            const v128_t l1 = kq_quad(q[r][2], q[r][3], ye1, yo1);
+            kq_acc_fma(&acc[t][r], l0, l1, dr[r]);
         }
-        const v128_t dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0]), ld16(wr[1]), ld16(wr[2]), ld16(wr[3])));
-        v128_t mw = dw;
-        if (q81) mw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + 2), ld16(wr[1] + 2), ld16(wr[2] + 2), ld16(wr[3] + 2)));
+    }
+}
+
+/* One tile; kind and T are compile-time constants after inlining. */
+KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,
+                          float *y, int64_t ldy, int T) {
+    const size_t wb = wbytes(kind);
+    const int q81 = has_min(kind);
+    const size_t xb = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    /* IQ4_NL keeps even and odd blocks in two accumulator sets (see kq_dot_iq4_nl) */
+    const int64_t nfull = kind == K_IQ4_NL ? nb & ~(int64_t)1 : nb;
+    kq_acc acc0[KQ_TT][KQ_TR], acc1[KQ_TT][KQ_TR];
+    v128_t summ[KQ_TT];
+    KQ_UNROLL
+    for (int t = 0; t < T; t++) {
+        summ[t] = wasm_f32x4_splat(0.0f);
         KQ_UNROLL
-        for (int t = 0; t < T; t++) {
-            const uint8_t *yb = x + (size_t)t * xs + (size_t)i * xb;
-            const v128_t v0 = kq_load(yb + xoff), v1 = kq_load(yb + xoff + 16);
-            const v128_t ye0 = kq_even_i8(v0), yo0 = kq_odd_i8(v0), ye1 = kq_even_i8(v1), yo1 = kq_odd_i8(v1);
-            float d[KQ_TR];
-            wasm_v128_store(d, wasm_f32x4_mul(dw, wasm_f32x4_splat(kq_h2f(ld16(yb)))));
-            if (q81) summ[t] = kq_fma4(mw, wasm_f32x4_splat(kq_h2f(ld16(yb + 2))), summ[t]);
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) {
-                const v128_t l0 = kq_quad(q[r][0], q[r][1], ye0, yo0);
-                const v128_t l1 = kq_quad(q[r][2], q[r][3], ye1, yo1);
-                kq_acc_fma(&acc[set][t][r], l0, l1, d[r]);
-            }
+        for (int r = 0; r < KQ_TR; r++) {
+            kq_acc_zero(&acc0[t][r]);
+            kq_acc_zero(&acc1[t][r]);
         }
+    }
+    if (kind == K_IQ4_NL) {
+        for (int64_t i = 0; i < nfull; i += 2) {
+            legacy_block(kind, w, ws, x, xs, i, T, acc0, summ);
+            legacy_block(kind, w, ws, x, xs, i + 1, T, acc1, summ);
+        }
+    } else {
+        for (int64_t i = 0; i < nb; i++) legacy_block(kind, w, ws, x, xs, i, T, acc0, summ);
     }
 
     KQ_UNROLL
@@ -162,8 +176,8 @@ KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *
             float res;
             if (kind == K_IQ4_NL) {
                 float a0[8], a1[8];
-                kq_acc_get(&acc[0][t][r], a0);
-                kq_acc_get(&acc[1][t][r], a1);
+                kq_acc_get(&acc0[t][r], a0);
+                kq_acc_get(&acc1[t][r], a1);
                 KQ_UNROLL
                 for (int j = 0; j < 8; j++) a0[j] = a0[j] + a1[j];
                 res = kq_hsum8(a0);
@@ -179,7 +193,7 @@ KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *
                     res = fmaf(kq_h2f(ld16(yb)) * kq_h2f(ld16(wbk)), (float)sumi, res);
                 }
             } else {
-                res = kq_acc_hsum(&acc[0][t][r]);
+                res = kq_acc_hsum(&acc0[t][r]);
                 if (q81) res = res + sm[r];
             }
             y[t * ldy + r] = res;

@@ -1,5 +1,6 @@
 /* api.c: the public model and context calls (lfm2.h) over gguf, model, weights and forward. */
 #include <stdint.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,15 +9,20 @@
 #include "quant.h"
 #include "status.h"
 
+/* JS writes lfm2_model_params and reads lfm2_stats by offset (web/engine.js): keep them fixed. */
+_Static_assert(offsetof(lfm2_model_params, memory_budget) == 16 && sizeof(lfm2_model_params) == 24, "params layout");
+_Static_assert(sizeof(lfm2_stats) == 10 * sizeof(double), "stats layout");
+
 lfm2_status lfm2_model_open(lfm2_read_fn read, void *ctx, uint64_t size, const lfm2_model_params *params,
                             lfm2_model **out) {
     lfm2_clear_error();
     if (!out) return lfm2_fail(LFM2_E_ARG, "lfm2_model_open: out is NULL");
     *out = NULL;
     if (!read) return lfm2_fail(LFM2_E_ARG, "lfm2_model_open: no read callback");
+    const lfm2_model_params p = params ? *params : (lfm2_model_params){0};
     lfm2_model *m = calloc(1, sizeof *m);
     if (!m) return lfm2_fail(LFM2_E_NOMEM, "out of memory");
-    m->reference = params && params->reference;
+    m->reference = p.reference;
     lfm2_status s = gguf_open(read, ctx, size, &m->gguf);
     if (s == LFM2_OK) s = lfm2_graph_bind(m->gguf, &m->g);
     /* The tokenizer is optional (logits need none), but a present one must be sound. */
@@ -24,9 +30,8 @@ lfm2_status lfm2_model_open(lfm2_read_fn read, void *ctx, uint64_t size, const l
     if (s == LFM2_OK && m->tok && lfm2_tokenizer_n_vocab(m->tok) > m->g.hp.n_vocab)
         s = lfm2_fail(LFM2_E_HPARAM, "the tokenizer has %u tokens but token_embd.weight only %u rows",
                       lfm2_tokenizer_n_vocab(m->tok), m->g.hp.n_vocab);
-    if (s == LFM2_OK && !(params && params->header_only)) s = weights_open(&m->g, read, ctx, &m->w);
-    if (s == LFM2_OK && !(params && params->header_only))
-        s = pool_create(params && params->n_threads > 1 ? params->n_threads : 1, &m->pool);
+    if (s == LFM2_OK && !p.header_only) s = weights_open(&m->g, read, ctx, p.memory_budget, p.cache_policy, &m->w);
+    if (s == LFM2_OK && !p.header_only) s = pool_create(p.n_threads > 1 ? p.n_threads : 1, &m->pool);
     if (s != LFM2_OK) {
         lfm2_model_free(m);
         return s;
@@ -45,6 +50,11 @@ void lfm2_model_free(lfm2_model *m) {
     free(m);
 }
 
+void lfm2_model_stats(const lfm2_model *m, lfm2_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (m && m->w) weights_stats(m->w, out);
+}
+
 int32_t lfm2_model_n_vocab(const lfm2_model *m) { return (int32_t)m->g.hp.n_vocab; }
 uint32_t lfm2_model_n_ctx_train(const lfm2_model *m) { return m->g.hp.n_ctx_train; }
 
@@ -54,6 +64,7 @@ static size_t max3(size_t a, size_t b, size_t c) { return a > b ? (a > c ? a : c
 
 void lfm2_context_free(lfm2_context *c) {
     if (!c) return;
+    weights_reserve(c->m->w, -c->reserved);
     for (uint32_t i = 0; c->k && i < c->m->g.hp.n_layer; i++) free(c->k[i]), free(c->v[i]);
     free(c->k), free(c->v);
     float *bufs[] = {c->conv, c->ckpt, c->x, c->h, c->delta, c->big, c->big2, c->att, c->q, c->kk, c->vv,
@@ -95,6 +106,12 @@ lfm2_status lfm2_context_new(lfm2_model *m, uint32_t n_ctx, lfm2_context **out) 
         free(c);
         return lfm2_fail(LFM2_E_NOMEM, "a context of %u tokens needs %.0f bytes", n_ctx, need);
     }
+    lfm2_status rs = weights_reserve(m->w, (int64_t)need);
+    if (rs != LFM2_OK) {
+        free(c);
+        return rs;
+    }
+    c->reserved = (int64_t)need;
     c->conv_floats = n_conv * S * E;
     bool ok = (c->k = calloc(hp->n_layer, sizeof *c->k)) && (c->v = calloc(hp->n_layer, sizeof *c->v));
     for (uint32_t i = 0, a = 0; ok && i < hp->n_layer; i++) {

@@ -31,6 +31,7 @@ struct lfm2_model {
 struct lfm2_context {
     lfm2_model *m;
     uint32_t n_ctx, n_past;
+    int64_t reserved;     /* bytes accounted against the model's memory budget */
     int32_t *tokens;      /* [n_ctx] the tokens the state holds */
     float **k, **v;       /* per attention layer: [n_ctx][n_head_kv * head_dim] */
     float *conv;          /* [n_conv_layers][l_cache - 1][n_embd]: the last inputs of each conv */

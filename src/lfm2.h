@@ -60,7 +60,25 @@ typedef struct {
     int reference;     /* 1: dequantise and compute in f32 (slow; the ground truth) */
     int header_only;   /* 1: read the header and tensor table only (info, tokenizer) */
     int n_threads;     /* threads that share the work (0 or 1: the caller only) */
+    int cache_policy;  /* expert cache eviction: LFM2_CACHE_LFU (default) or LFM2_CACHE_LRU */
+    uint64_t memory_budget; /* bytes for weights, contexts and the expert cache; 0: no limit */
 } lfm2_model_params;
+
+enum { LFM2_CACHE_LFU = 0, LFM2_CACHE_LRU = 1 };
+
+/* Expert cache and memory figures (all counts since open; doubles so JS reads them plainly). */
+typedef struct {
+    double expert_hits, expert_misses, expert_evictions;
+    double bytes_read;        /* by expert misses */
+    double read_seconds;      /* time spent waiting for those reads */
+    double dense_bytes;       /* resident dense tensors */
+    double expert_bytes;      /* resident expert slabs */
+    double context_bytes;     /* reserved by contexts */
+    double budget;            /* 0: no limit */
+    double expert_slots;      /* slabs the cache holds now */
+} lfm2_stats;
+
+void lfm2_model_stats(const lfm2_model *m, lfm2_stats *out);
 
 /* Open a GGUF model of `size` bytes through `read`. Reads the header, the tensor table and (unless
  * header_only) the tensors it keeps resident. `read`/`ctx` must stay valid until lfm2_model_free. */

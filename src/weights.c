@@ -1,23 +1,48 @@
-/* weights.c: reads dense tensors into memory; keeps expert slabs (one buffer per layer and expert:
- * gate, up and down rows back to back) behind weights_expert(). For now every slab is read at
- * open; callers must still acquire and release them, so a bounded cache can replace this. */
+/* weights.c: dense tensors resident; expert slabs (gate, up and down rows of one expert back to
+ * back) either all read at open (no budget) or held in a cache of equal-size slots that grows
+ * while the budget allows and then evicts: LFU with ageing by default (MoE routing has popular
+ * experts), LRU on request. A slab in use is pinned; the forward pass releases it after use. */
 #include "weights.h"
+
+#include <stdbool.h>
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "quant.h"
 #include "status.h"
+
+typedef struct {
+    uint8_t *buf;
+    int64_t key;       /* layer * n_expert + expert, or -1 when free */
+    uint64_t last_use; /* tick of the last acquire */
+    uint32_t uses;     /* acquires, halved now and then (ageing) */
+    uint32_t pins;
+} slot;
 
 struct lfm2_weights {
     const lfm2_graph *g;
     lfm2_read_fn read;
     void *ctx;
-    void **dense;        /* every dense buffer, to free */
+    void **dense; /* every dense buffer, to free */
     uint32_t n_dense;
-    uint8_t **slabs;     /* [n_layer * n_expert], NULL for dense layers */
-    uint64_t resident;
+    uint64_t dense_bytes, reserved, budget;
+    int policy;
+    bool preloaded;     /* every slab read at open: nothing is ever evicted */
+    size_t slab_bytes;  /* the largest expert slab of any layer: the slot size */
+    int32_t *slot_of;   /* [n_layer * n_expert]: slot index or -1 */
+    slot *slots;
+    uint32_t n_slots, cap_slots;
+    uint64_t tick;
+    lfm2_stats st;
 };
+
+static double seconds(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* Reads are cut into pieces so that no single callback moves more than a JS typed array likes. */
 static lfm2_status read_bytes(const lfm2_weights *w, uint64_t off, size_t len, void *dst, const char *what) {
@@ -37,54 +62,94 @@ static lfm2_status load_dense(lfm2_weights *w, lfm2_tensor *t) {
     if (!buf) return lfm2_fail(LFM2_E_NOMEM, "out of memory for tensor %s (%llu bytes)", t->info->name,
                                (unsigned long long)t->info->nbytes);
     w->dense[w->n_dense++] = buf;
-    w->resident += t->info->nbytes;
     t->data = buf;
     return read_bytes(w, t->info->offset, t->info->nbytes, buf, t->info->name);
 }
 
 /* Bytes of one expert's share of an expert tensor [cols, rows, n_expert]. */
-static size_t expert_bytes(const lfm2_tensor *t) {
+static size_t expert_part(const lfm2_tensor *t) {
     return kq_row_bytes(t->info->type, t->info->ne[0]) * (size_t)t->info->ne[1];
 }
 
-static lfm2_status load_slab(lfm2_weights *w, const lfm2_layer *l, uint32_t il, uint32_t e) {
+static size_t slab_size(const lfm2_layer *l) {
+    return expert_part(&l->gate_exps) + expert_part(&l->up_exps) + expert_part(&l->down_exps);
+}
+
+static lfm2_status read_slab(lfm2_weights *w, uint32_t il, uint32_t e, uint8_t *dst) {
+    const lfm2_layer *l = &w->g->layers[il];
     const lfm2_tensor *parts[3] = {&l->gate_exps, &l->up_exps, &l->down_exps};
-    size_t total = 0;
-    for (int i = 0; i < 3; i++) total += expert_bytes(parts[i]);
-    uint8_t *slab = malloc(total);
-    if (!slab) return lfm2_fail(LFM2_E_NOMEM, "out of memory for expert %u of layer %u", e, il);
-    w->slabs[il * w->g->hp.n_expert + e] = slab;
-    w->resident += total;
-    size_t at = 0;
     for (int i = 0; i < 3; i++) {
-        size_t n = expert_bytes(parts[i]);
-        lfm2_status s = read_bytes(w, parts[i]->info->offset + (uint64_t)e * n, n, slab + at, parts[i]->info->name);
+        const size_t n = expert_part(parts[i]);
+        lfm2_status s = read_bytes(w, parts[i]->info->offset + (uint64_t)e * n, n, dst, parts[i]->info->name);
         if (s != LFM2_OK) return s;
-        at += n;
+        dst += n;
     }
     return LFM2_OK;
 }
 
-lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, lfm2_weights **out) {
+static uint64_t min_budget(const lfm2_weights *w, uint64_t reserved) {
+    return w->dense_bytes + reserved + (w->preloaded ? w->n_slots : 1) * (uint64_t)w->slab_bytes;
+}
+
+static lfm2_status budget_error(const lfm2_weights *w, uint64_t reserved) {
+    return lfm2_fail(LFM2_E_BUDGET,
+                     "memory budget %llu bytes is too small: dense weights %llu + contexts %llu + one expert %llu "
+                     "need at least %llu bytes",
+                     (unsigned long long)w->budget, (unsigned long long)w->dense_bytes, (unsigned long long)reserved,
+                     (unsigned long long)w->slab_bytes, (unsigned long long)min_budget(w, reserved));
+}
+
+static lfm2_status add_slot(lfm2_weights *w) {
+    uint8_t *buf = malloc(w->slab_bytes);
+    if (!buf) return lfm2_fail(LFM2_E_NOMEM, "out of memory for an expert slab (%zu bytes)", w->slab_bytes);
+    w->slots[w->n_slots++] = (slot){buf, -1, 0, 0, 0};
+    return LFM2_OK;
+}
+
+lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t budget, int policy,
+                         lfm2_weights **out) {
     *out = NULL;
     const lfm2_hparams *hp = &g->hp;
     lfm2_weights *w = calloc(1, sizeof *w);
     if (!w) return lfm2_fail(LFM2_E_NOMEM, "out of memory");
-    w->g = g;
-    w->read = read;
-    w->ctx = ctx;
+    w->g = g, w->read = read, w->ctx = ctx, w->budget = budget, w->policy = policy;
+    const size_t n_keys = (size_t)hp->n_layer * hp->n_expert;
     w->dense = calloc(3 + (size_t)hp->n_layer * 16, sizeof *w->dense);
-    w->slabs = calloc((size_t)hp->n_layer * (hp->n_expert ? hp->n_expert : 1), sizeof *w->slabs);
-    lfm2_status s = (w->dense && w->slabs) ? LFM2_OK : lfm2_fail(LFM2_E_NOMEM, "out of memory");
+    w->slot_of = malloc((n_keys ? n_keys : 1) * sizeof *w->slot_of);
+    w->slots = calloc(n_keys ? n_keys : 1, sizeof *w->slots);
+    lfm2_status s = (w->dense && w->slot_of && w->slots) ? LFM2_OK : lfm2_fail(LFM2_E_NOMEM, "out of memory");
+    for (size_t i = 0; s == LFM2_OK && i < n_keys; i++) w->slot_of[i] = -1;
+    /* the dense part's size first, so a budget too small fails before anything is read */
     lfm2_tensor *top[3] = {&g->tok_embd, &g->out_norm, &g->output};
+    for (int i = 0; i < 3; i++) w->dense_bytes += top[i]->info ? top[i]->info->nbytes : 0;
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        lfm2_layer *l = &g->layers[il];
+        const lfm2_tensor *d[] = {&l->attn_norm, &l->ffn_norm, &l->conv, &l->in_proj, &l->out_proj, &l->wq, &l->wk, &l->wv,
+                                  &l->wo, &l->q_norm, &l->k_norm, &l->ffn_gate, &l->ffn_up, &l->ffn_down, &l->router, &l->router_bias};
+        for (size_t i = 0; i < sizeof d / sizeof *d; i++) w->dense_bytes += d[i]->info ? d[i]->info->nbytes : 0;
+        if (l->moe && slab_size(l) > w->slab_bytes) w->slab_bytes = slab_size(l);
+    }
+    if (s == LFM2_OK && budget && budget < min_budget(w, 0)) s = budget_error(w, 0);
+    /* A budget that holds the whole model (with room for contexts) changes nothing: all resident. */
+    uint64_t all_slabs = 0;
+    for (uint32_t il = 0; il < hp->n_layer; il++) all_slabs += g->layers[il].moe ? (uint64_t)hp->n_expert * w->slab_bytes : 0;
+    w->preloaded = !budget || w->dense_bytes + all_slabs + LFM2_CONTEXT_ROOM <= budget;
     for (int i = 0; s == LFM2_OK && i < 3; i++) s = load_dense(w, top[i]);
     for (uint32_t il = 0; s == LFM2_OK && il < hp->n_layer; il++) {
         lfm2_layer *l = &g->layers[il];
-        lfm2_tensor *dense[] = {&l->attn_norm, &l->ffn_norm, &l->conv, &l->in_proj, &l->out_proj,
-                                &l->wq, &l->wk, &l->wv, &l->wo, &l->q_norm, &l->k_norm,
-                                &l->ffn_gate, &l->ffn_up, &l->ffn_down, &l->router, &l->router_bias};
-        for (size_t i = 0; s == LFM2_OK && i < sizeof dense / sizeof *dense; i++) s = load_dense(w, dense[i]);
-        for (uint32_t e = 0; s == LFM2_OK && l->moe && e < hp->n_expert; e++) s = load_slab(w, l, il, e);
+        lfm2_tensor *d[] = {&l->attn_norm, &l->ffn_norm, &l->conv, &l->in_proj, &l->out_proj, &l->wq, &l->wk, &l->wv,
+                            &l->wo, &l->q_norm, &l->k_norm, &l->ffn_gate, &l->ffn_up, &l->ffn_down, &l->router, &l->router_bias};
+        for (size_t i = 0; s == LFM2_OK && i < sizeof d / sizeof *d; i++) s = load_dense(w, d[i]);
+    }
+    for (uint32_t il = 0; s == LFM2_OK && w->preloaded && il < hp->n_layer; il++) {
+        for (uint32_t e = 0; s == LFM2_OK && g->layers[il].moe && e < hp->n_expert; e++) {
+            s = add_slot(w);
+            if (s == LFM2_OK) s = read_slab(w, il, e, w->slots[w->n_slots - 1].buf);
+            if (s == LFM2_OK) {
+                w->slots[w->n_slots - 1].key = (int64_t)il * hp->n_expert + e;
+                w->slot_of[(size_t)il * hp->n_expert + e] = (int32_t)(w->n_slots - 1);
+            }
+        }
     }
     if (s != LFM2_OK) {
         weights_free(w);
@@ -97,26 +162,94 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, lfm2_weigh
 void weights_free(lfm2_weights *w) {
     if (!w) return;
     for (uint32_t i = 0; i < w->n_dense; i++) free(w->dense[i]);
-    if (w->slabs)
-        for (size_t i = 0; i < (size_t)w->g->hp.n_layer * w->g->hp.n_expert; i++) free(w->slabs[i]);
+    for (uint32_t i = 0; i < w->n_slots; i++) free(w->slots[i].buf);
     free(w->dense);
-    free(w->slabs);
+    free(w->slot_of);
+    free(w->slots);
     free(w);
+}
+
+lfm2_status weights_reserve(lfm2_weights *w, int64_t bytes) {
+    const uint64_t after = (uint64_t)((int64_t)w->reserved + bytes);
+    if (bytes > 0 && w->budget && w->budget < min_budget(w, after)) return budget_error(w, after);
+    w->reserved = after;
+    return LFM2_OK;
+}
+
+/* The slot to reuse: unpinned, least frequently used (LFU: ties by age) or least recently used. */
+static int64_t victim(const lfm2_weights *w) {
+    int64_t best = -1;
+    for (uint32_t i = 0; i < w->n_slots; i++) {
+        const slot *s = &w->slots[i];
+        if (s->pins) continue;
+        if (s->key < 0) return i;
+        if (best < 0) { best = i; continue; }
+        const slot *b = &w->slots[best];
+        const bool better = w->policy == LFM2_CACHE_LRU
+            ? s->last_use < b->last_use
+            : s->uses < b->uses || (s->uses == b->uses && s->last_use < b->last_use);
+        if (better) best = i;
+    }
+    return best;
 }
 
 lfm2_status weights_expert(lfm2_weights *w, uint32_t il, uint32_t e, lfm2_expert *out) {
     const lfm2_layer *l = &w->g->layers[il];
-    if (!l->moe || e >= w->g->hp.n_expert)
-        return lfm2_fail(LFM2_E_ARG, "no expert %u in layer %u", e, il);
-    const uint8_t *slab = w->slabs[il * w->g->hp.n_expert + e];
-    out->gate = slab;
-    out->up = slab + expert_bytes(&l->gate_exps);
-    out->down = (const uint8_t *)out->up + expert_bytes(&l->up_exps);
+    const uint32_t X = w->g->hp.n_expert;
+    if (!l->moe || e >= X) return lfm2_fail(LFM2_E_ARG, "no expert %u in layer %u", e, il);
+    const size_t key = (size_t)il * X + e;
+    int32_t si = w->slot_of[key];
+    w->tick++;
+    if (si >= 0) {
+        w->st.expert_hits++;
+    } else {
+        w->st.expert_misses++;
+        const uint64_t used = w->dense_bytes + w->reserved + (uint64_t)(w->n_slots + 1) * w->slab_bytes;
+        int64_t v = -1;
+        if (!w->budget || used <= w->budget) {
+            lfm2_status s = add_slot(w);
+            if (s == LFM2_OK) v = w->n_slots - 1;
+        }
+        if (v < 0) v = victim(w);
+        if (v < 0) return lfm2_fail(LFM2_E_BUDGET, "every cached expert is in use: the budget holds too few");
+        slot *sl = &w->slots[v];
+        if (sl->key >= 0) {
+            w->slot_of[sl->key] = -1;
+            w->st.expert_evictions++;
+        }
+        sl->key = -1;
+        const double t0 = seconds();
+        lfm2_status s = read_slab(w, il, e, sl->buf);
+        w->st.read_seconds += seconds() - t0;
+        if (s != LFM2_OK) return s;
+        w->st.bytes_read += (double)slab_size(l);
+        sl->key = (int64_t)key;
+        sl->uses = 0;
+        w->slot_of[key] = si = (int32_t)v;
+        /* ageing: halve every count now and then, so yesterday's favourites can leave */
+        if ((uint64_t)w->st.expert_misses % (8u * w->n_slots + 64) == 0)
+            for (uint32_t i = 0; i < w->n_slots; i++) w->slots[i].uses >>= 1;
+    }
+    slot *sl = &w->slots[si];
+    sl->pins++;
+    sl->uses++;
+    sl->last_use = w->tick;
+    out->gate = sl->buf;
+    out->up = sl->buf + expert_part(&l->gate_exps);
+    out->down = (const uint8_t *)out->up + expert_part(&l->up_exps);
     return LFM2_OK;
 }
 
 void weights_expert_release(lfm2_weights *w, uint32_t il, uint32_t e) {
-    (void)w, (void)il, (void)e; /* every slab is resident for now */
+    const int32_t si = w->slot_of[(size_t)il * w->g->hp.n_expert + e];
+    if (si >= 0 && w->slots[si].pins) w->slots[si].pins--;
 }
 
-uint64_t weights_resident_bytes(const lfm2_weights *w) { return w->resident; }
+void weights_stats(const lfm2_weights *w, lfm2_stats *out) {
+    *out = w->st;
+    out->dense_bytes = (double)w->dense_bytes;
+    out->expert_bytes = (double)w->n_slots * (double)w->slab_bytes;
+    out->context_bytes = (double)w->reserved;
+    out->budget = (double)w->budget;
+    out->expert_slots = w->n_slots;
+}

@@ -1,6 +1,7 @@
 /* weights.h: the only module that knows where tensor bytes live. Dense tensors are read into
- * memory at load; an expert slab (the gate, up and down rows of one expert of one layer) is
- * obtained by (layer, expert) and released after use, so that experts need not stay resident. */
+ * memory at open; an expert slab (the gate, up and down rows of one expert of one layer) is
+ * obtained by (layer, expert) and released after use. Under a memory budget the slabs live in a
+ * bounded cache: a miss reads the slab through the read callback, evicting an unused one. */
 #ifndef LFM2_WEIGHTS_H
 #define LFM2_WEIGHTS_H
 
@@ -15,14 +16,25 @@ typedef struct {
     const void *gate, *up, *down; /* rows of this expert: n_ff_exp x n_embd, ..., n_embd x n_ff_exp */
 } lfm2_expert;
 
-/* Read the dense tensors of g (setting each tensor's data) and prepare expert access. */
-lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, lfm2_weights **out);
+/* Room kept for contexts when deciding whether a budget holds the whole model. */
+#define LFM2_CONTEXT_ROOM ((uint64_t)256 << 20)
+
+/* Read the dense tensors of g (setting each tensor's data) and prepare expert access.
+ * budget 0, or one that holds the whole model and LFM2_CONTEXT_ROOM: every expert is read at
+ * open. Otherwise dense tensors, the contexts' reservations and the expert cache together stay
+ * within budget bytes, experts being read on demand. */
+lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t budget, int policy,
+                         lfm2_weights **out);
 void weights_free(lfm2_weights *w);
 
-/* The slab of expert e of layer il; valid until weights_expert_release(w, il, e). */
+/* Account (bytes > 0) or return (bytes < 0) memory a context holds; LFM2_E_BUDGET, naming the
+ * minimum budget, if the dense part, the contexts and one expert slab no longer fit. */
+lfm2_status weights_reserve(lfm2_weights *w, int64_t bytes);
+
+/* The slab of expert e of layer il, pinned until weights_expert_release(w, il, e). */
 lfm2_status weights_expert(lfm2_weights *w, uint32_t il, uint32_t e, lfm2_expert *out);
 void weights_expert_release(lfm2_weights *w, uint32_t il, uint32_t e);
 
-uint64_t weights_resident_bytes(const lfm2_weights *w);
+void weights_stats(const lfm2_weights *w, lfm2_stats *out);
 
 #endif

@@ -5,7 +5,7 @@ Module.lfm2Read = function (handle, offset, len, dst) {
   var r = Module.lfm2Readers.get(handle);
   if (!r) return 1;
   try {
-    var view = new Uint8Array(wasmMemory.buffer, dst, len);
+    var view = new Uint8Array(wasmMemory.buffer, dst >>> 0, len); // pointers past 2 GiB arrive negative
     return r(view, offset) === len ? 0 : 1;
   } catch (e) {
     return 1;

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { benchModel } from './bench.js';
+import { DEFAULT_MEMORY_BUDGET, parseBytes } from './units.js';
 import { parseArgs } from 'node:util';
 import { Engine } from './engine.js';
 import { LFM2Error } from './errors.js';
@@ -19,12 +20,14 @@ const USAGE = `usage: lfm2 <command> -m MODEL [options]
   info       -m MODEL [--json]                        architecture, hyperparameters, tensor types, sizes
   logits     -m MODEL --tokens 1,2,3 --out FILE.f32 [--reference]
              float32 [n_tokens x n_vocab]; row i = logits after tokens 0..i, as one prefill batch
-common: -t/--threads N, --ctx N`;
+common: -t/--threads N (default: all cores), --ctx N, --memory-budget BYTES|3.5GB (default: what a
+        wasm32 heap allows; experts beyond it are read from the file as needed), run --verbose`;
 
 const COMMON = {
   model: { type: 'string', short: 'm' },
   threads: { type: 'string', short: 't' },
   ctx: { type: 'string' },
+  'memory-budget': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 const SAMPLING = {
@@ -32,7 +35,7 @@ const SAMPLING = {
   seed: { type: 'string' }, 'repeat-penalty': { type: 'string' }, system: { type: 'string' },
 };
 const COMMANDS = {
-  run: { prompt: { type: 'string', short: 'p' }, chat: { type: 'boolean' }, n: { type: 'string', short: 'n' }, ...SAMPLING },
+  run: { prompt: { type: 'string', short: 'p' }, chat: { type: 'boolean' }, n: { type: 'string', short: 'n' }, verbose: { type: 'boolean', short: 'v' }, ...SAMPLING },
   chat: { ...SAMPLING, n: { type: 'string', short: 'n' } },
   tokenize: { 'no-special': { type: 'boolean' } },
   bench: { prompt: { type: 'string', short: 'p' }, n: { type: 'string', short: 'n' }, reps: { type: 'string', short: 'r' }, json: { type: 'boolean' } },
@@ -58,7 +61,8 @@ async function withModel(values, opts, fn) {
   const engine = await Engine.create({ threads: intOpt(values.threads, 'threads', 1) ?? (opts.headerOnly ? 1 : defaultThreads()) });
   let model;
   try {
-    model = engine.openModel(file.read, file.size, opts);
+    const memoryBudget = values['memory-budget'] !== undefined ? parseBytes(values['memory-budget'], '--memory-budget') : DEFAULT_MEMORY_BUDGET;
+    model = engine.openModel(file.read, file.size, { memoryBudget, ...opts });
     return await fn(model, file);
   } finally {
     model?.free();
@@ -136,6 +140,7 @@ async function withSession(values, fn) {
   const lfm = await LFM2.load(values.model, {
     threads: intOpt(values.threads, 'threads', 1),
     contextLength: intOpt(values.ctx, 'ctx', 1),
+    ...(values['memory-budget'] !== undefined ? { memoryBudget: parseBytes(values['memory-budget'], '--memory-budget') } : {}),
   });
   try {
     return await fn(lfm);
@@ -172,6 +177,14 @@ async function run(values) {
     await streamAnswer(stream);
     process.stdout.write('\n');
     reportSpeed(lfm);
+    if (values.verbose) {
+      const st = lfm.stats();
+      const acc = st.expert_hits + st.expert_misses;
+      process.stderr.write(`[memory: dense ${(st.dense_bytes / 1e6).toFixed(1)} MB, experts resident ${(st.expert_bytes / 1e6).toFixed(1)} MB ` +
+        `in ${st.expert_slots} slots, contexts ${(st.context_bytes / 1e6).toFixed(1)} MB, wasm heap ${(st.memory_bytes / 1e6).toFixed(1)} MB; ` +
+        `experts: ${st.expert_hits} hits / ${acc} (${acc ? ((100 * st.expert_hits) / acc).toFixed(1) : '-'} %), ${st.expert_evictions} evictions, ` +
+        `${(st.bytes_read / 1e6).toFixed(1)} MB read in ${st.read_seconds.toFixed(3)} s]\n`);
+    }
   });
 }
 
@@ -242,7 +255,7 @@ async function bench(values) {
   const opts = { prompt: intOpt(values.prompt, 'prompt', 1) ?? 128, gen: intOpt(values.n, 'n', 1) ?? 64, reps: intOpt(values.reps, 'reps', 1) ?? 3 };
   const threads = intOpt(values.threads, 'threads', 1) ?? defaultThreads();
   await withModel({ ...values, threads: String(threads) }, {}, (model, file) => {
-    const r = { model: values.model, threads, ...benchModel(model, opts), memory_bytes: model.e.memoryBytes, file_bytes: file.size };
+    const r = { model: values.model, threads, ...benchModel(model, opts), memory_bytes: model.e.memoryBytes, file_bytes: file.size, ...model.stats() };
     if (values.json) {
       process.stdout.write(JSON.stringify(r, null, 1) + '\n');
       return;

@@ -25,6 +25,11 @@ export class Engine {
   }
 
   constructor(mod, threads) {
+    // Exports return pointers as signed i32: past 2 GiB of heap they would read as negative.
+    for (const f of ['_malloc', '_lfm2_model_info_json', '_lfm2_model_chat_template', '_lfm2_last_error', '_lfm2_status_name']) {
+      const raw = mod[f];
+      mod[f] = (...a) => raw(...a) >>> 0;
+    }
     this.m = mod;
     this.threads = threads;
     this.nextReader = 1;
@@ -59,13 +64,15 @@ export class Engine {
   openModel(read, size, opts = {}) {
     const m = this.m;
     const h = this.addReader(read);
-    const params = m._malloc(12);
+    const params = m._malloc(24);
     const out = m._malloc(4);
     try {
-      i32(m).set([opts.reference ? 1 : 0, opts.headerOnly ? 1 : 0, this.threads], params >> 2);
+      // lfm2_model_params: reference, header_only, n_threads, cache_policy, then u64 memory_budget at 16
+      i32(m).set([opts.reference ? 1 : 0, opts.headerOnly ? 1 : 0, this.threads, opts.cachePolicy === 'lru' ? 1 : 0], params >>> 2);
+      new DataView(m.lfm2Memory()).setBigUint64(params + 8 * 2, BigInt(Math.floor(opts.memoryBudget ?? 0)), true);
       const st = m._lfm2_model_open(m._lfm2_js_reader(), h, BigInt(size), params, out);
       this.check(st);
-      return new Model(this, u32(m)[out >> 2], h);
+      return new Model(this, u32(m)[out >>> 2], h);
     } catch (e) {
       this.removeReader(h);
       throw e;
@@ -121,6 +128,18 @@ export class Model {
     return JSON.parse(this.e.m.UTF8ToString(this.e.m._lfm2_model_info_json(this.alive())));
   }
 
+  /** Expert cache and memory figures (lfm2_stats). */
+  stats() {
+    const m = this.e.m;
+    const names = ['expert_hits', 'expert_misses', 'expert_evictions', 'bytes_read', 'read_seconds', 'dense_bytes',
+      'expert_bytes', 'context_bytes', 'budget', 'expert_slots'];
+    return this.e.withAlloc(names.length * 8, (p) => {
+      m._lfm2_model_stats(this.alive(), p);
+      const v = new Float64Array(m.lfm2Memory(), p, names.length);
+      return Object.fromEntries(names.map((n, i) => [n, v[i]]));
+    });
+  }
+
   get bos() { return this.e.m._lfm2_model_token_bos(this.alive()); }
   get eos() { return this.e.m._lfm2_model_token_eos(this.alive()); }
   isEog(id) { return this.e.m._lfm2_model_token_is_eog(this.alive(), id) !== 0; }
@@ -142,10 +161,10 @@ export class Model {
       u8(m).set(bytes, tp);
       let st = m._lfm2_model_tokenize(ptr, tp, bytes.length, add, special, 0, 0, np);
       if (st !== 0 && st !== 1) e.check(st);
-      const n = u32(m)[np >> 2];
+      const n = u32(m)[np >>> 2];
       return e.withAlloc(n * 4, (op) => {
         e.check(m._lfm2_model_tokenize(ptr, tp, bytes.length, add, special, op, n, np));
-        return i32(m).slice(op >> 2, (op >> 2) + n);
+        return i32(m).slice(op >>> 2, (op >>> 2) + n);
       });
     }));
   }
@@ -166,11 +185,11 @@ export class Model {
       for (let i = 0; i < ids.length; i++) {
         const t = ids[i];
         if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff) throw new LFM2Error('LFM2_E_TOKEN', `not a token id: ${t}`);
-        heap[(ip >> 2) + i] = t;
+        heap[(ip >>> 2) + i] = t;
       }
       const st = m._lfm2_model_detokenize(ptr, ip, ids.length, rs, cs, 0, 0, np);
       if (st !== 0 && st !== 1) e.check(st);
-      const n = u32(m)[np >> 2];
+      const n = u32(m)[np >>> 2];
       return e.withAlloc(n, (op) => {
         e.check(m._lfm2_model_detokenize(ptr, ip, ids.length, rs, cs, op, n, np));
         return u8(m).slice(op, op + n);
@@ -183,7 +202,7 @@ export class Model {
     const e = this.e, m = e.m;
     return e.withAlloc(8, (p) => {
       e.check(m._lfm2_model_token_piece(this.alive(), id, renderSpecial ? 1 : 0, p, p + 4));
-      const [ptr, len] = u32(m).subarray(p >> 2, (p >> 2) + 2);
+      const [ptr, len] = u32(m).subarray(p >>> 2, (p >>> 2) + 2);
       return u8(m).slice(ptr, ptr + len);
     });
   }
@@ -194,7 +213,7 @@ export class Model {
     const out = m._malloc(4);
     try {
       this.e.check(m._lfm2_context_new(this.alive(), nCtx >>> 0, out));
-      return new Context(this, u32(m)[out >> 2]);
+      return new Context(this, u32(m)[out >>> 2]);
     } finally {
       m._free(out);
     }
@@ -250,10 +269,10 @@ export class Context {
         const t = tokens[i];
         if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff)
           throw new LFM2Error('LFM2_E_TOKEN', `token at index ${i} is not a token id: ${t}`);
-        heap[(tok >> 2) + i] = t;
+        heap[(tok >>> 2) + i] = t;
       }
       e.check(m._lfm2_eval(this.alive(), tok, n, out, want === 'all' ? 1 : 0));
-      return rows ? f32(m).slice(out >> 2, (out >> 2) + rows * V) : null;
+      return rows ? f32(m).slice(out >>> 2, (out >>> 2) + rows * V) : null;
     } finally {
       m._free(tok);
       if (out) m._free(out);
@@ -272,7 +291,7 @@ export class Context {
     }
     e.withAlloc(tokens.length * 4, (tp) => {
       const heap = i32(m);
-      for (let i = 0; i < tokens.length; i++) heap[(tp >> 2) + i] = tokens[i];
+      for (let i = 0; i < tokens.length; i++) heap[(tp >>> 2) + i] = tokens[i];
       e.check(m._lfm2_eval(this.alive(), tp, tokens.length, this.logitsPtr, 0));
     });
     return this.logitsPtr;
@@ -313,7 +332,7 @@ export class Sampler {
       dv.setInt32(pp + 28, p.penalty_last_n, true);
       dv.setBigUint64(pp + 32, BigInt.asUintN(64, BigInt(p.seed)), true);
       e.check(m._lfm2_sampler_create(pp, model.nVocab, out));
-      return u32(m)[out >> 2];
+      return u32(m)[out >>> 2];
     }));
   }
 
@@ -329,7 +348,7 @@ export class Sampler {
   sample(logitsPtr) {
     return this.e.withAlloc(4, (out) => {
       this.e.check(this.e.m._lfm2_sampler_sample(this.ptr, logitsPtr, out));
-      return i32(this.e.m)[out >> 2];
+      return i32(this.e.m)[out >>> 2];
     });
   }
 

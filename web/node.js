@@ -5,10 +5,11 @@ import { Engine } from './engine.js';
 import { LFM2Error } from './errors.js';
 import { openFileReader } from './node-file.js';
 import { Session } from './session.js';
+import { DEFAULT_MEMORY_BUDGET, parseBytes } from './units.js';
 
 export { LFM2Error } from './errors.js';
 
-const LOAD_OPTIONS = new Set(['threads', 'contextLength', 'reference', 'onProgress', 'signal', 'memoryBudget']);
+const LOAD_OPTIONS = new Set(['threads', 'contextLength', 'reference', 'onProgress', 'signal', 'memoryBudget', 'cachePolicy']);
 
 export class LFM2 {
   /**
@@ -25,18 +26,22 @@ export class LFM2 {
     const threads = opts.threads ?? defaultThreads();
     if (!Number.isInteger(threads) || threads < 1) throw new LFM2Error('ERR_BAD_REQUEST', 'threads must be an integer >= 1');
     const file = openFileReader(path);
-    let engine;
+    let engine, model;
     try {
       engine = await Engine.create({ threads });
       const read = opts.onProgress
         ? (view, off) => { const n = file.read(view, off); opts.onProgress({ phase: 'load', bytes: file.bytesRead, total: file.size }); return n; }
         : file.read;
-      const model = engine.openModel(read, file.size, { reference: !!opts.reference });
+      const memoryBudget = opts.memoryBudget === undefined ? DEFAULT_MEMORY_BUDGET : parseBytes(opts.memoryBudget, 'memoryBudget');
+      if (opts.cachePolicy !== undefined && !['lfu', 'lru'].includes(opts.cachePolicy))
+        throw new LFM2Error('ERR_BAD_REQUEST', "cachePolicy must be 'lfu' or 'lru'");
+      model = engine.openModel(read, file.size, { reference: !!opts.reference, memoryBudget, cachePolicy: opts.cachePolicy });
       return new Session(engine, model, {
         contextLength: opts.contextLength,
         onUnload: () => { file.close(); engine.terminate(); },
       });
     } catch (e) {
+      model?.free(); // joins the model's threads before the workers go
       file.close();
       engine?.terminate();
       throw e;

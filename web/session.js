@@ -82,6 +82,7 @@ export class Session {
       n_past: this.held.length,
       context_length: this.ctx.nCtx,
       memory_bytes: this.engine.memoryBytes,
+      ...this.model.stats(),
       last: this.last,
       totals: { ...this.totals },
     };

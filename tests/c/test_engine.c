@@ -21,18 +21,24 @@ static int file_read(void *ctx, uint64_t off, size_t len, void *dst) {
     return fread(dst, 1, len, f) == len ? 0 : 1;
 }
 
-static lfm2_model *open_model_threads(const char *name, int reference, int threads, FILE **fp) {
+static lfm2_model *open_model_budget(const char *name, int reference, int threads, uint64_t budget, int policy,
+                                     lfm2_status want, FILE **fp) {
     char path[256];
     snprintf(path, sizeof path, FIX "models/%s.gguf", name);
     *fp = fopen(path, "rb");
     if (!*fp) return NULL;
     fseek(*fp, 0, SEEK_END);
     long size = ftell(*fp);
-    lfm2_model_params p = {.reference = reference, .n_threads = threads};
+    lfm2_model_params p = {.reference = reference, .n_threads = threads, .memory_budget = budget, .cache_policy = policy};
     lfm2_model *m = NULL;
     lfm2_status s = lfm2_model_open(file_read, *fp, (uint64_t)size, &p, &m);
-    CHECK(s == LFM2_OK, "open %s: %s", name, lfm2_last_error());
+    CHECK(s == want, "open %s: %s", name, lfm2_last_error());
+    if (!m) fclose(*fp);
     return m;
+}
+
+static lfm2_model *open_model_threads(const char *name, int reference, int threads, FILE **fp) {
+    return open_model_budget(name, reference, threads, 0, 0, LFM2_OK, fp);
 }
 
 static lfm2_model *open_model(const char *name, int reference, FILE **fp) {
@@ -137,6 +143,64 @@ static void check_threads(const char *name, int reference) {
     free(out[0]), free(out[1]);
 }
 
+/* Logits of the prompt, then 8 one-token steps, under a memory budget (0: none). */
+static float *run_budget(const char *name, uint64_t budget, int policy, lfm2_stats *st) {
+    FILE *fp;
+    lfm2_model *m = open_model_budget(name, 0, 2, budget, policy, LFM2_OK, &fp);
+    if (!m) return NULL;
+    const size_t V = (size_t)lfm2_model_n_vocab(m);
+    lfm2_context *c = NULL;
+    CHECK(lfm2_context_new(m, 64, &c) == LFM2_OK, "%s", lfm2_last_error());
+    float *out = malloc(32 * V * sizeof(float));
+    CHECK(lfm2_eval(c, PROMPT, 24, out, 1) == LFM2_OK, "%s", lfm2_last_error());
+    for (int t = 0; t < 8; t++) CHECK(lfm2_eval(c, PROMPT + 3 * t, 1, out + (24 + t) * V, 0) == LFM2_OK, "%s", lfm2_last_error());
+    lfm2_model_stats(m, st);
+    lfm2_context_free(c);
+    lfm2_model_free(m);
+    fclose(fp);
+    return out;
+}
+
+/* A budget far below the model: same logits, bit for bit, with evictions on every token. */
+static void check_budget(const char *name) {
+    lfm2_stats full, tight, two;
+    float *want = run_budget(name, 0, 0, &full);
+    if (!want) return;
+    const double slab = full.expert_bytes / full.expert_slots;
+    CHECK(full.expert_misses == 0 && full.expert_evictions == 0, "resident model missed %g", full.expert_misses);
+    /* room for exactly one expert slab: every use after the first is a miss */
+    const uint64_t one = (uint64_t)(full.dense_bytes + full.context_bytes + slab);
+    float *got = run_budget(name, one, LFM2_CACHE_LFU, &tight);
+    const size_t V = 1024;
+    CHECK(got && memcmp(got, want, 32 * V * sizeof(float)) == 0, "%s: logits under a one-expert budget differ", name);
+    CHECK(tight.expert_slots == 1 && tight.expert_hits == 0 && tight.expert_evictions >= tight.expert_misses - 1,
+          "%s: slots %g hits %g misses %g evictions %g", name, tight.expert_slots, tight.expert_hits, tight.expert_misses,
+          tight.expert_evictions);
+    /* slabs may differ in size between layers (mixed quantizations); the slot is the largest */
+    CHECK(tight.bytes_read <= tight.expert_misses * slab && tight.bytes_read > 0, "bytes read %g", tight.bytes_read);
+    CHECK(tight.expert_hits + tight.expert_misses == full.expert_hits, "accesses %g + %g != %g", tight.expert_hits,
+          tight.expert_misses, full.expert_hits);
+    free(got);
+    got = run_budget(name, one + (uint64_t)slab * 3, LFM2_CACHE_LRU, &two);
+    CHECK(got && memcmp(got, want, 32 * V * sizeof(float)) == 0, "%s: logits under a 4-expert LRU budget differ", name);
+    CHECK(two.expert_slots == 4 && two.expert_hits + two.expert_misses == full.expert_hits, "slots %g hits %g",
+          two.expert_slots, two.expert_hits);
+    free(got);
+    free(want);
+    /* too small for the dense part: a clear error naming the minimum */
+    FILE *fp;
+    CHECK(open_model_budget(name, 0, 1, (uint64_t)full.dense_bytes / 2, 0, LFM2_E_BUDGET, &fp) == NULL, "opened");
+    CHECK(strstr(lfm2_last_error(), "at least") != NULL, "message: %s", lfm2_last_error());
+    /* the dense part fits but not a context as well */
+    lfm2_model *m = open_model_budget(name, 0, 1, (uint64_t)(full.dense_bytes + slab) + 16, 0, LFM2_OK, &fp);
+    lfm2_context *c = NULL;
+    if (m) {
+        CHECK(lfm2_context_new(m, 64, &c) == LFM2_E_BUDGET && c == NULL, "context accepted over budget");
+        lfm2_model_free(m);
+        fclose(fp);
+    }
+}
+
 int main(void) {
     const char *f32[] = {"tiny-f32", "kq2-f32", "dense-f32"};
     for (int i = 0; i < 3; i++) check_reference(f32[i], 1e-3f);
@@ -146,5 +210,7 @@ int main(void) {
     check_batch_decode_truncate("dense-q4_0", 0);
     check_threads("kq2-q5_k_m", 0);
     check_threads("kq2-f32", 1);
+    check_budget("tiny-q4_0");
+    check_budget("kq-q4_k_m");
     return check_report("engine");
 }

@@ -7,6 +7,7 @@
  * Usage: gen_lfm2moe -o FILE [--type q4_0|q8_0|q4_k_m|f16|f32] [--pure] [--experts N] [--used K]
  *          [--layers N] [--dense N] [--embd N] [--ff N] [--ff-exp N] [--vocab N] [--ctx N]
  *          [--seed S] [--skew S] [--template-from GGUF] [--name NAME] [--threads N] [--hist N]
+ *          [--attn L1,L2,...|none]
  *
  * Defaults are the real model's shape: 24 layers (attention at 2, 6, 10, 14, 18, 21, the rest
  * short-conv), n_embd 2048, 32 heads / 8 KV heads of 64, dense FFN 7168 in the first 2 layers,

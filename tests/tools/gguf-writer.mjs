@@ -30,13 +30,35 @@ function writeKv(b, [key, type, v]) {
   } else scalar(type, v);
 }
 
+/** Deterministic test data: F32 tensors from f(i); Q4_0 rows of random nibbles with a small scale. */
+export function fillData(t, rnd, f32 = () => rnd() - 0.5) {
+  const n = t.ne.reduce((a, x) => a * x, 1);
+  if (t.type === 'F32') {
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) v[i] = f32(i);
+    return Buffer.from(v.buffer);
+  }
+  if (t.type === 'Q4_0') {
+    const b = Buffer.alloc(tensorBytes('Q4_0', t.ne));
+    for (let i = 0; i < b.length; i += 18) {
+      b.writeUInt16LE(0x2c00, i); // d = 1/16 in f16
+      for (let j = 2; j < 18; j++) b[i + j] = Math.floor(rnd() * 256);
+    }
+    return b;
+  }
+  throw new Error(`fillData: ${t.type}`);
+}
+
 export function tensorBytes(type, ne) {
   const [, blck, bytes] = TYPES[type];
   return (ne.reduce((a, x) => a * x, 1) / blck) * bytes;
 }
 
-/** Write a GGUF header (kv, tensors: [{name, type, ne}]) and size the file; returns {path, size, dataOffset}. */
-export function writeGguf(path, kv, tensors, { alignment = 32, sparse = true } = {}) {
+/**
+ * Write a GGUF header (kv, tensors: [{name, type, ne}]) and size the file; `fill(tensor)` may
+ * return a Buffer of a tensor's data (others stay zero, as holes). Returns {path, size, dataOffset}.
+ */
+export function writeGguf(path, kv, tensors, { alignment = 32, fill = () => null } = {}) {
   const b = new Buf();
   b.push(Buffer.from('GGUF'));
   b.u32(3);
@@ -44,19 +66,30 @@ export function writeGguf(path, kv, tensors, { alignment = 32, sparse = true } =
   b.u64(kv.length);
   for (const e of kv) writeKv(b, e);
   let off = 0;
+  const offsets = [];
   for (const t of tensors) {
     b.str(t.name);
     b.u32(t.ne.length);
     for (const n of t.ne) b.u64(n);
     b.u32(TYPES[t.type][0]);
     b.u64(off);
+    offsets.push(off);
     off += Math.ceil(tensorBytes(t.type, t.ne) / alignment) * alignment;
   }
   const header = b.concat();
   const dataOffset = Math.ceil(header.length / alignment) * alignment;
   fs.writeFileSync(path, header);
   const size = dataOffset + off;
-  if (sparse) fs.truncateSync(path, size);
+  fs.truncateSync(path, size);
+  const fd = fs.openSync(path, 'r+');
+  try {
+    tensors.forEach((t, i) => {
+      const data = fill(t);
+      if (data) fs.writeSync(fd, data, 0, data.length, dataOffset + offsets[i]);
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
   return { path, size, dataOffset };
 }
 
