@@ -16,6 +16,18 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+/* KQ_EXACT_FMA=1: the per-block multiply-adds are fused (fmaf), as llama.cpp's x86 code does;
+ * 0: a rounded multiply then an add (at most an ulp apart per step; much cheaper in wasm, which
+ * has no FMA instruction). */
+#ifndef KQ_EXACT_FMA
+#define KQ_EXACT_FMA 1
+#endif
+#if KQ_EXACT_FMA
+#define KQ_FMA(a, b, c) fmaf((a), (b), (c))
+#else
+#define KQ_FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
 #define QK32 32   /* elements per legacy block (Q4_0 .. Q8_1, IQ4_NL) */
 #define QK_K 256  /* elements per K-quant super-block (Q4_K .. Q8_K, IQ4_XS) */
 
@@ -72,7 +84,7 @@ static inline void kq_lanes32(const int8_t *a, const int8_t *b, int32_t lane[8])
 /* acc[k] = fma(d, lane[k], acc[k]) for the 8 lanes. */
 static inline void kq_fma8(float d, const int32_t lane[8], float acc[8]) {
     for (int k = 0; k < 8; k++)
-        acc[k] = fmaf(d, (float)lane[k], acc[k]);
+        acc[k] = KQ_FMA(d, (float)lane[k], acc[k]);
 }
 
 /* hsum_float_8: high half onto low half, then pairs, then the last two. */

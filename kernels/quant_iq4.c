@@ -102,7 +102,7 @@ float kq_dot_iq4_nl(const void *w, const void *x, int64_t n) {
         for (int j = 0; j < QK32 / 2; j++)
             sumi += y[i].qs[j] * kq_iq4nl_values[a[i].qs[j] & 0xF] +
                     y[i].qs[j + QK32 / 2] * kq_iq4nl_values[a[i].qs[j] >> 4];
-        sumf = fmaf(H2F(y[i].d) * H2F(a[i].d), (float)sumi, sumf);
+        sumf = KQ_FMA(H2F(y[i].d) * H2F(a[i].d), (float)sumi, sumf);
     }
     return sumf;
 }

@@ -146,7 +146,7 @@ float kq_dot_q4_K(const void *w, const void *x, int64_t n) {
         int32_t prod[4];
         dot_q45_K_block(b[i].d, b[i].scales, b[i].qs, NULL, &y[i], acc, prod);
         const float dmin = -y[i].d * H2F(b[i].dmin);
-        for (int t = 0; t < 4; t++) acc_m[t] = fmaf(dmin, (float)prod[t], acc_m[t]);
+        for (int t = 0; t < 4; t++) acc_m[t] = KQ_FMA(dmin, (float)prod[t], acc_m[t]);
     }
     return kq_hsum8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]));
 }
@@ -193,7 +193,7 @@ float kq_dot_q5_K(const void *w, const void *x, int64_t n) {
         dot_q45_K_block(b[i].d, b[i].scales, b[i].qs, b[i].qh, &y[i], acc, prod);
         const float dmin = -y[i].d * H2F(b[i].dmin);
         /* the kernel sums the min term in integers, then gcc contracts summs += dmin * sum */
-        summs = fmaf(dmin, (float)(prod[0] + prod[1] + prod[2] + prod[3]), summs);
+        summs = KQ_FMA(dmin, (float)(prod[0] + prod[1] + prod[2] + prod[3]), summs);
     }
     return kq_hsum8(acc) + summs;
 }

@@ -147,7 +147,7 @@ float kq_dot_q4_1(const void *w, const void *x, int64_t n) {
     float acc[8] = {0}, summs = 0.0f;
     for (int64_t i = 0; i < n / QK32; i++) {
         /* the min term uses the activation block's stored sum s (FMA: gcc contracts m*s + summs) */
-        summs = fmaf(H2F(a[i].m), H2F(y[i].s), summs);
+        summs = KQ_FMA(H2F(a[i].m), H2F(y[i].s), summs);
         int8_t q[QK32];
         int32_t lane[8];
         unpack_q4(a[i].qs, 0, q);
@@ -247,7 +247,7 @@ float kq_dot_q5_1(const void *w, const void *x, int64_t n) {
     const block_q8_1 *y = x;
     float acc[8] = {0}, summs = 0.0f;
     for (int64_t i = 0; i < n / QK32; i++) {
-        summs = fmaf(H2F(a[i].m), H2F(y[i].s), summs);
+        summs = KQ_FMA(H2F(a[i].m), H2F(y[i].s), summs);
         int8_t q[QK32];
         int32_t lane[8];
         unpack_q5(a[i].qs, a[i].qh, 0, q);

@@ -19,9 +19,7 @@
 
 #include "blocks.h"
 
-#ifndef KQ_EXACT_FMA
-#define KQ_EXACT_FMA 1
-#endif
+/* KQ_EXACT_FMA comes from blocks.h. */
 
 /* The SIMD kernels the table points at (defined only in SIMD builds). A "gemm" computes
  * y[t * ldy + r] = dot(row r, activation row t) for r in [0, nr), t in [0, n), with w / x the first

@@ -190,7 +190,7 @@ KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *
                     const int32_t sumi = kq_hsum_i32(wasm_i32x4_add(
                         kq_quad(q[0], q[1], kq_even_i8(v0), kq_odd_i8(v0)),
                         kq_quad(q[2], q[3], kq_even_i8(v1), kq_odd_i8(v1))));
-                    res = fmaf(kq_h2f(ld16(yb)) * kq_h2f(ld16(wbk)), (float)sumi, res);
+                    res = KQ_FMA(kq_h2f(ld16(yb)) * kq_h2f(ld16(wbk)), (float)sumi, res);
                 }
             } else {
                 res = kq_acc_hsum(&acc0[t][r]);

@@ -11,6 +11,15 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(root, 'build', 'native');
 const sources = fs.readdirSync(path.join(root, 'tests', 'c')).filter((f) => /^test_.*\.c$/.test(f));
 
+for (const name of ['test_simd', 'test_kernels']) {
+  test(`wasm: ${name} (SIMD128 kernels against the scalar reference)`, () => {
+    const js = path.join(root, 'build', 'wasm-tests', `${name}.js`);
+    assert.ok(fs.existsSync(js), `${js} is missing: run ./build.sh wasm-tests`);
+    const r = spawnSync(process.execPath, ['--no-experimental-fetch', js], { cwd: root, encoding: 'utf8' });
+    assert.equal(r.status, 0, `${name} failed:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+  });
+}
+
 for (const src of sources) {
   const name = src.replace(/\.c$/, '');
   test(`C: ${name}`, () => {

@@ -583,7 +583,7 @@ static void test_dot_order(void) {
             for (int k = 0; k < 8; k++) {
                 int l = 0;
                 for (int e = 4 * k; e < 4 * k + 4; e++) l += w[b].qs[e] * x[b].qs[e];
-                acc[k] = fmaf(d, (float)l, acc[k]);
+                acc[k] = KQ_FMA(d, (float)l, acc[k]) /* fused or not, as the build says */;
             }
         }
         const float want = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
