@@ -64,7 +64,7 @@ build_wasm_tests() {
 build_native() {
   mkdir -p build/native
   local cc=${CC:-gcc}
-  local flags=("${CFLAGS_COMMON[@]}" -Itests/c -O1 -g -pthread -fsanitize=address,undefined -fno-sanitize-recover=all)
+  local flags=("${CFLAGS_COMMON[@]}" -Itests/c -O1 -g -pthread -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all)
   for t in tests/c/test_*.c; do
     local name
     name=$(basename "$t" .c)

@@ -314,9 +314,10 @@ void kq_quantize_q8_K(const float *src, void *dst, int64_t n) {
         }
         const float iscale = -127.0f / max;
         for (int p = 0; p < QK_K; p++) {
-            /* NaN/Inf inputs make iscale * src NaN: 0 (as the SIMD path), not an undefined cast */
+            /* NaN/Inf inputs make iscale * src NaN: 0 (as the SIMD path), not an undefined cast;
+             * an Inf (iscale overflows when max is tiny) is clamped first */
             const float f = iscale * src[p];
-            const int v = f == f ? (int)rintf(f) : 0;
+            const int v = f == f ? (int)rintf(fmaxf(-128.0f, fminf(127.0f, f))) : 0;
             b[i].qs[p] = (int8_t)(v < 127 ? v : 127);
         }
         for (int j = 0; j < QK_K / 16; j++) {

@@ -279,11 +279,11 @@ static float q8_block(const float *x, int8_t *qs, int *qsum) {
     const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     int s = 0;
     for (int j = 0; j < QK32; j++) {
-        /* |x * id| <= 127 for finite activations; a NaN (NaN or Inf activations, from NaN or Inf
-         * weights) would make the float -> int8 conversion undefined: it becomes 0, as the SIMD
-         * path's trunc_sat gives */
+        /* |x * id| <= 127 for finite activations and a finite id; a NaN (from NaN or Inf weights)
+         * becomes 0, as the SIMD path's trunc_sat gives, and an Inf (id overflows when amax is
+         * tiny) is clamped, so the float -> int8 conversion is never undefined */
         const float v = x[j] * id;
-        qs[j] = v == v ? (int8_t)rintf(v) : 0;
+        qs[j] = v == v ? (int8_t)rintf(fmaxf(-127.0f, fminf(127.0f, v))) : 0;
         s += qs[j];
     }
     *qsum = s;

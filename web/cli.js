@@ -21,13 +21,15 @@ const USAGE = `usage: lfm2 <command> -m MODEL [options]
   logits     -m MODEL --tokens 1,2,3 --out FILE.f32 [--reference]
              float32 [n_tokens x n_vocab]; row i = logits after tokens 0..i, as one prefill batch
 common: -t/--threads N (default: all cores), --ctx N, --memory-budget BYTES|3.5GB (default: what a
-        wasm32 heap allows; experts beyond it are read from the file as needed), run --verbose`;
+        wasm32 heap allows; experts beyond it are read from the file as needed), --cache-policy lfu|lru,
+        run --verbose`;
 
 const COMMON = {
   model: { type: 'string', short: 'm' },
   threads: { type: 'string', short: 't' },
   ctx: { type: 'string' },
   'memory-budget': { type: 'string' },
+  'cache-policy': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 const SAMPLING = {
@@ -62,13 +64,19 @@ async function withModel(values, opts, fn) {
   let model;
   try {
     const memoryBudget = values['memory-budget'] !== undefined ? parseBytes(values['memory-budget'], '--memory-budget') : DEFAULT_MEMORY_BUDGET;
-    model = engine.openModel(file.read, file.size, { memoryBudget, ...opts });
+    model = engine.openModel(file.read, file.size, { memoryBudget, cachePolicy: cachePolicyOpt(values), ...opts });
     return await fn(model, file);
   } finally {
     model?.free();
     file.close();
     engine.terminate();
   }
+}
+
+function cachePolicyOpt(values) {
+  const p = values['cache-policy'];
+  if (p !== undefined && p !== 'lfu' && p !== 'lru') fail('ERR_ARG', `--cache-policy is lfu or lru, not '${p}'`);
+  return p;
 }
 
 function formatBytes(n) {
@@ -141,6 +149,7 @@ async function withSession(values, fn) {
     threads: intOpt(values.threads, 'threads', 1),
     contextLength: intOpt(values.ctx, 'ctx', 1),
     ...(values['memory-budget'] !== undefined ? { memoryBudget: parseBytes(values['memory-budget'], '--memory-budget') } : {}),
+    ...(values['cache-policy'] !== undefined ? { cachePolicy: cachePolicyOpt(values) } : {}),
   });
   try {
     return await fn(lfm);

@@ -592,7 +592,28 @@ static void test_dot_order(void) {
     CHECK(bad == 0, "q8_0 dot not in llama.cpp's AVX2 order: %d of 20", bad);
 }
 
+/* Activations too small for 127/amax (or -127/max) to be finite, and NaN/Inf ones: the quantizers
+ * stay defined (the sanitizer's float-cast-overflow check would stop here) and give bounded quants. */
+static void test_quantize_extremes(void) {
+    const uint32_t types[] = {KQ_Q8_0, KQ_Q8_1, KQ_Q8_K};
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+        const kq_traits *tr = kq_get(types[t]);
+        float x[256];
+        uint8_t q[512];
+        for (int i = 0; i < 256; i++) x[i] = (i % 3 ? 1 : -1) * 1e-45f * (float)(i % 5); /* subnormals */
+        tr->quantize(x, q, 256);
+        float back[256];
+        tr->dequant(q, back, 256);
+        bool finite = true;
+        for (int i = 0; i < 256; i++) finite &= isfinite(back[i]);
+        CHECK(finite, "%s: tiny activations dequantise to non-finite values", tr->name);
+        x[3] = NAN, x[7] = INFINITY, x[9] = -INFINITY;
+        tr->quantize(x, q, 256); /* must not be undefined behaviour */
+    }
+}
+
 int main(void) {
+    test_quantize_extremes();
     test_f16();
     test_bf16();
     test_table();
