@@ -25,11 +25,11 @@
 #define G_q5_0 GEMM(q5_0)
 #define G_q5_1 GEMM(q5_1)
 #define G_q8_0 GEMM(q8_0)
-#define G_q4_K 0
-#define G_q5_K 0
-#define G_q6_K 0
+#define G_q4_K GEMM(q4_K)
+#define G_q5_K GEMM(q5_K)
+#define G_q6_K GEMM(q6_K)
 #define G_iq4_nl GEMM(iq4_nl)
-#define G_iq4_xs 0
+#define G_iq4_xs GEMM(iq4_xs)
 
 /* The vec types with a fast activation quantizer (Q8_0 is also a weight type). */
 #define QF_f32 0

@@ -6,7 +6,7 @@
  *   export NODE_PATH=/usr/share/nodejs
  *   emcc -O3 -msimd128 -std=c11 -Ikernels tests/bench/bench_kernels.c kernels/[all].c \
  *     -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB -o /tmp/bk.js && node --no-experimental-fetch /tmp/bk.js
- *   ([all].c: every .c file of kernels/.) Arguments: type names to run (default: all), "quick". */
+ *   ([all].c: every .c file of kernels/.) Arguments: type names to run (default: all), "quick", "matvec" (skip the batch). */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
 #include <stdio.h>
@@ -71,10 +71,11 @@ static double timeit(void (*f)(const job *), const job *j, double budget) {
 int main(int argc, char **argv) {
     static const uint32_t all[] = {KQ_Q4_0, KQ_Q8_0, KQ_Q4_K, KQ_Q5_K, KQ_Q6_K, KQ_IQ4_XS, KQ_Q4_1,
                                    KQ_Q5_0, KQ_Q5_1, KQ_IQ4_NL, KQ_F16, KQ_BF16, KQ_F32};
-    int quick = 0, nsel = 0;
+    int quick = 0, nsel = 0, matvec_only = 0;
     const char *sel[32];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "quick")) quick = 1;
+        else if (!strcmp(argv[i], "matvec")) matvec_only = 1;
         else if (nsel < 32) sel[nsel++] = argv[i];
     }
     const double budget = quick ? 0.3 : 1.0;
@@ -114,6 +115,7 @@ int main(int argc, char **argv) {
         }
         for (int si = 0; si < 3; si++) {
             const int64_t rows = shapes[si].rows, k = shapes[si].k, n = shapes[si].n;
+            if (matvec_only && n > 1) continue;
             for (int64_t i = 0; i < k * n; i++) src[i] = frand();
             kq_round_acts(type, src, k, n, xq);
             job j = {tr, type, w, xq, k, rows, n, y};
@@ -133,7 +135,8 @@ int main(int argc, char **argv) {
             }
             free(ys);
             printf("| %s | %s | %.2f | %.2f | %.1fx | %.3f |%s\n", tr->name, shapes[si].name, bytes / ts * 1e-9,
-                   bytes / tf * 1e-9, ts / tf, tf * 1e3, maxrel > 1e-5 ? " MISMATCH" : "");
+                   bytes / tf * 1e-9, ts / tf, tf * 1e3,
+                   KQ_EXACT_FMA == 1 && maxrel > 0 ? " MISMATCH (exact build must be bit-identical)" : "");
             fflush(stdout);
             jl += (size_t)snprintf(json + jl, sizeof json - jl,
                                    "%s{\"type\":\"%s\",\"shape\":\"%s\",\"rows\":%lld,\"k\":%lld,\"n\":%lld,"

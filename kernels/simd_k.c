@@ -1,0 +1,311 @@
+/* simd_k.c: wasm SIMD128 multi-row kernels for the 256-element super-block types Q4_K, Q5_K, Q6_K and
+ * IQ4_XS against Q8_K activations. A tile is KQ_TR (4) weight rows x T (1..4) activation rows.
+ *
+ * Q4_K / Q5_K / Q6_K follow the scalar reference (quant_k.c) exactly: per super-block, the 32-element
+ * chunk c gives 8 integer quads (lane j = elements 4j..4j+3 of the chunk), each times its sub-block's
+ * integer scale, summed over the 8 chunks into 8 int32 lanes (exact); then one step
+ * acc = d * lane + acc on 8 float lanes (kq_acc_fma; fused or not as KQ_EXACT_FMA says), hsum_float_8
+ * at the end of the row. Min terms: Q4_K 4 float lanes per row (one step per super-block), Q5_K one
+ * scalar per row, both added after the 8 lanes are reduced.
+ * IQ4_XS follows its generic scalar order (quant_iq4.c): one integer sum per 32-element sub-block,
+ * sum += (d4d8 * (ls - 32)) * sumi with a rounded multiply and add, here 4 rows in the 4 lanes. */
+#include "simd_common.h"
+
+#ifdef __wasm_simd128__
+
+enum { K_Q4_K, K_Q5_K, K_Q6_K };
+
+typedef struct {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} q8k_layout; /* = block_q8_K */
+
+KQ_INLINE uint16_t ld16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+KQ_INLINE float ldf(const uint8_t *p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+KQ_INLINE size_t kbytes(int kind) {
+    return kind == K_Q4_K ? sizeof(block_q4_K) : kind == K_Q5_K ? sizeof(block_q5_K) : sizeof(block_q6_K);
+}
+
+/* 32 activations -> even / odd elements of 0..15, even / odd elements of 16..31, as i16. */
+KQ_INLINE void widen_y(const uint8_t *q8, v128_t y[4]) {
+    const v128_t v0 = kq_load(q8), v1 = kq_load(q8 + 16);
+    y[0] = kq_even_i8(v0);
+    y[1] = kq_odd_i8(v0);
+    y[2] = kq_even_i8(v1);
+    y[3] = kq_odd_i8(v1);
+}
+
+/* Chunk c (elements 32c..32c+31) of a super-block as q[0..3] (even/odd of 0..15, of 16..31), i16. */
+KQ_INLINE void unpack_k(int kind, const uint8_t *b, int c, v128_t q[4]) {
+    if (kind == K_Q6_K) {
+        const int h = c / 4, k = c % 4;
+        const uint8_t *ql = b + 64 * h + 32 * (k & 1), *qh = b + 128 + 32 * h;
+        KQ_UNROLL
+        for (int j = 0; j < 2; j++) {
+            const v128_t v = kq_load(ql + 16 * j), hv = kq_load(qh + 16 * j);
+            const v128_t nib = k < 2 ? wasm_v128_and(v, wasm_i8x16_splat(0x0F))
+                                     : wasm_v128_and(wasm_u16x8_shr(v, 4), wasm_i8x16_splat(0x0F));
+            /* bits 2k..2k+1 of qh to bits 4..5 */
+            const v128_t hs = k < 2 ? wasm_i16x8_shl(hv, 4 - 2 * k) : k == 2 ? hv : wasm_u16x8_shr(hv, 2);
+            const v128_t hb = wasm_v128_and(hs, wasm_i8x16_splat(0x30));
+            const v128_t qv = wasm_i8x16_sub(wasm_v128_or(nib, hb), wasm_i8x16_splat(32));
+            q[2 * j] = kq_even_i8(qv);
+            q[2 * j + 1] = kq_odd_i8(qv);
+        }
+        return;
+    }
+    const int g = c / 2, hi = c & 1;
+    const uint8_t *qs = b + (kind == K_Q5_K ? 48 : 16) + 32 * g;
+    const v128_t m = wasm_i16x8_splat(0x000F);
+    KQ_UNROLL
+    for (int j = 0; j < 2; j++) {
+        const v128_t v = kq_load(qs + 16 * j);
+        if (!hi) {
+            q[2 * j] = wasm_v128_and(v, m);
+            q[2 * j + 1] = wasm_v128_and(wasm_u16x8_shr(v, 8), m);
+        } else {
+            q[2 * j] = wasm_v128_and(wasm_u16x8_shr(v, 4), m);
+            q[2 * j + 1] = wasm_u16x8_shr(v, 12);
+        }
+        if (kind == K_Q5_K) { /* bit c of qh[l] is the 5th bit of element l of sub-block c */
+            const v128_t hv = kq_load(b + 16 + 16 * j);
+            const v128_t t = c <= 4 ? wasm_i16x8_shl(hv, 4 - c) : wasm_u16x8_shr(hv, c - 4);
+            const v128_t b16 = wasm_i16x8_splat(0x10);
+            q[2 * j] = wasm_v128_or(q[2 * j], wasm_v128_and(t, b16));
+            q[2 * j + 1] = wasm_v128_or(q[2 * j + 1], wasm_v128_and(wasm_u16x8_shr(t, 8), b16));
+        }
+    }
+}
+
+/* Lane r of the result = the sum of the 4 lanes of v[r] (exact integer sums). */
+KQ_INLINE v128_t hsum4x4(v128_t a, v128_t b, v128_t c, v128_t d) {
+    const v128_t ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
+    const v128_t cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 1, 4, 5), wasm_i32x4_shuffle(c, d, 2, 3, 6, 7));
+    return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 2, 4, 6), wasm_i32x4_shuffle(ab, cd, 1, 3, 5, 7));
+}
+
+/* Q4_K/Q5_K scales[12] -> u[0..1] the 8 scales (bytes), u[2..3] the 8 mins (llama.cpp's unpacking). */
+KQ_INLINE void k4_scales(const uint8_t *p, uint32_t u[4]) {
+    memcpy(u, p, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const uint32_t aux = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = aux;
+    u[0] &= 0x3f3f3f3fu;
+}
+
+/* One tile of Q4_K / Q5_K / Q6_K; kind and T are compile-time constants after inlining. */
+KQ_INLINE int k_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y,
+                     int64_t ldy, int T) {
+    const size_t wb = kbytes(kind), xb = sizeof(block_q8_K);
+    kq_acc acc[KQ_TT][KQ_TR];
+    v128_t accm[KQ_TT][KQ_TR]; /* Q4_K: 4 lanes per row; Q5_K: [t][0] has the 4 rows in its lanes */
+    KQ_UNROLL
+    for (int t = 0; t < T; t++) {
+        KQ_UNROLL
+        for (int r = 0; r < KQ_TR; r++) {
+            kq_acc_zero(&acc[t][r]);
+            accm[t][r] = wasm_f32x4_splat(0.0f);
+        }
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *wr[KQ_TR];
+        KQ_UNROLL
+        for (int r = 0; r < KQ_TR; r++) wr[r] = w + (size_t)r * ws + (size_t)i * wb;
+        const uint8_t *xr[KQ_TT];
+        KQ_UNROLL
+        for (int t = 0; t < T; t++) xr[t] = x + (size_t)t * xs + (size_t)i * xb;
+        const int doff = kind == K_Q6_K ? 208 : 0;
+        const v128_t dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + doff), ld16(wr[1] + doff), ld16(wr[2] + doff),
+                                                  ld16(wr[3] + doff)));
+        /* integer scales: sc[r][c] for chunk c (Q6_K: two per chunk, [2c] and [2c+1]) */
+        uint32_t u[KQ_TR][4];
+        if (kind != K_Q6_K) {
+            KQ_UNROLL
+            for (int r = 0; r < KQ_TR; r++) k4_scales(wr[r] + 4, u[r]);
+        }
+        v128_t lane[KQ_TT][KQ_TR][2];
+        KQ_UNROLL
+        for (int t = 0; t < T; t++) {
+            KQ_UNROLL
+            for (int r = 0; r < KQ_TR; r++) lane[t][r][0] = lane[t][r][1] = wasm_i32x4_splat(0);
+        }
+        for (int c = 0; c < 8; c++) {
+            v128_t yv[KQ_TT][4];
+            KQ_UNROLL
+            for (int t = 0; t < T; t++) widen_y(xr[t] + 4 + 32 * c, yv[t]);
+            KQ_UNROLL
+            for (int r = 0; r < KQ_TR; r++) {
+                v128_t q[4];
+                unpack_k(kind, wr[r], c, q);
+                v128_t s0, s1;
+                if (kind == K_Q6_K) {
+                    s0 = wasm_i32x4_splat(((const int8_t *)wr[r])[192 + 2 * c]);
+                    s1 = wasm_i32x4_splat(((const int8_t *)wr[r])[192 + 2 * c + 1]);
+                } else {
+                    s0 = s1 = wasm_i32x4_splat((int32_t)((u[r][c / 4] >> (8 * (c % 4))) & 0xFF));
+                }
+                KQ_UNROLL
+                for (int t = 0; t < T; t++) {
+                    const v128_t l0 = kq_quad(q[0], q[1], yv[t][0], yv[t][1]);
+                    const v128_t l1 = kq_quad(q[2], q[3], yv[t][2], yv[t][3]);
+                    lane[t][r][0] = wasm_i32x4_add(lane[t][r][0], wasm_i32x4_mul(l0, s0));
+                    lane[t][r][1] = wasm_i32x4_add(lane[t][r][1], wasm_i32x4_mul(l1, s1));
+                }
+            }
+        }
+        v128_t dmw = dw, mne[KQ_TR], mno[KQ_TR]; /* mins of sub-blocks 0,2,4,6 and 1,3,5,7 as i32 */
+        if (kind != K_Q6_K) {
+            dmw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + 2), ld16(wr[1] + 2), ld16(wr[2] + 2), ld16(wr[3] + 2)));
+            KQ_UNROLL
+            for (int r = 0; r < KQ_TR; r++) {
+                const v128_t m16 = wasm_u16x8_extend_high_u8x16(wasm_i32x4_make(0, 0, (int32_t)u[r][2], (int32_t)u[r][3]));
+                mne[r] = wasm_v128_and(m16, wasm_i32x4_splat(0xFFFF));
+                mno[r] = wasm_u32x4_shr(m16, 16);
+            }
+        }
+        KQ_UNROLL
+        for (int t = 0; t < T; t++) {
+            const float yd = ldf(xr[t]);
+            const v128_t d = wasm_f32x4_mul(wasm_f32x4_splat(yd), dw);
+            const float dr[KQ_TR] = {wasm_f32x4_extract_lane(d, 0), wasm_f32x4_extract_lane(d, 1),
+                                     wasm_f32x4_extract_lane(d, 2), wasm_f32x4_extract_lane(d, 3)};
+            KQ_UNROLL
+            for (int r = 0; r < KQ_TR; r++) kq_acc_fma(&acc[t][r], lane[t][r][0], lane[t][r][1], dr[r]);
+            if (kind == K_Q6_K) continue;
+            /* min terms: s0[t'] / s1[t'] = bsums of sub-block 2t' / 2t'+1 (32 each), in i32 (any bsums) */
+            const v128_t pa = wasm_i32x4_extadd_pairwise_i16x8(kq_load(xr[t] + 4 + QK_K));
+            const v128_t pb = wasm_i32x4_extadd_pairwise_i16x8(kq_load(xr[t] + 4 + QK_K + 16));
+            const v128_t s0 = wasm_i32x4_shuffle(pa, pb, 0, 2, 4, 6), s1 = wasm_i32x4_shuffle(pa, pb, 1, 3, 5, 7);
+            const v128_t dmin = wasm_f32x4_mul(wasm_f32x4_splat(-yd), dmw);
+            v128_t prod[KQ_TR];
+            KQ_UNROLL
+            for (int r = 0; r < KQ_TR; r++)
+                prod[r] = wasm_i32x4_add(wasm_i32x4_mul(mne[r], s0), wasm_i32x4_mul(mno[r], s1));
+            if (kind == K_Q4_K) {
+                const float dm[KQ_TR] = {wasm_f32x4_extract_lane(dmin, 0), wasm_f32x4_extract_lane(dmin, 1),
+                                         wasm_f32x4_extract_lane(dmin, 2), wasm_f32x4_extract_lane(dmin, 3)};
+                KQ_UNROLL
+                for (int r = 0; r < KQ_TR; r++)
+                    accm[t][r] = kq_fma4(wasm_f32x4_splat(dm[r]), wasm_f32x4_convert_i32x4(prod[r]), accm[t][r]);
+            } else {
+                const v128_t ps = hsum4x4(prod[0], prod[1], prod[2], prod[3]);
+                accm[t][0] = kq_fma4(dmin, wasm_f32x4_convert_i32x4(ps), accm[t][0]);
+            }
+        }
+    }
+    KQ_UNROLL
+    for (int t = 0; t < T; t++) {
+        float s5[KQ_TR];
+        wasm_v128_store(s5, accm[t][0]);
+        KQ_UNROLL
+        for (int r = 0; r < KQ_TR; r++) {
+            float res = kq_acc_hsum(&acc[t][r]);
+            if (kind == K_Q4_K) {
+                float m[4];
+                wasm_v128_store(m, accm[t][r]);
+                res = res + ((m[0] + m[2]) + (m[1] + m[3]));
+            } else if (kind == K_Q5_K) {
+                res = res + s5[r];
+            }
+            y[t * ldy + r] = res;
+        }
+    }
+    return 0;
+}
+
+/* IQ4_XS: 4 rows in the 4 float lanes; sum += dl * sumi per 32-element sub-block, as the scalar. */
+KQ_INLINE int iq4xs_tile(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y,
+                         int64_t ldy, int T) {
+    const size_t wb = sizeof(block_iq4_xs), xb = sizeof(block_q8_K);
+    const v128_t tab = wasm_v128_load(kq_iq4nl_values);
+    v128_t sum[KQ_TT];
+    KQ_UNROLL
+    for (int t = 0; t < T; t++) sum[t] = wasm_f32x4_splat(0.0f);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *wr[KQ_TR];
+        KQ_UNROLL
+        for (int r = 0; r < KQ_TR; r++) wr[r] = w + (size_t)r * ws + (size_t)i * wb;
+        const uint8_t *xr[KQ_TT];
+        KQ_UNROLL
+        for (int t = 0; t < T; t++) xr[t] = x + (size_t)t * xs + (size_t)i * xb;
+        const v128_t dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0]), ld16(wr[1]), ld16(wr[2]), ld16(wr[3])));
+        uint32_t sh[KQ_TR], sl[KQ_TR];
+        KQ_UNROLL
+        for (int r = 0; r < KQ_TR; r++) {
+            sh[r] = ld16(wr[r] + 2);
+            memcpy(&sl[r], wr[r] + 4, 4);
+        }
+        v128_t d4d8[KQ_TT];
+        KQ_UNROLL
+        for (int t = 0; t < T; t++) d4d8[t] = wasm_f32x4_mul(dw, wasm_f32x4_splat(ldf(xr[t])));
+        for (int s = 0; s < 8; s++) {
+            v128_t q[KQ_TR][4];
+            KQ_UNROLL
+            for (int r = 0; r < KQ_TR; r++) {
+                const v128_t v = kq_load(wr[r] + 8 + 16 * s);
+                const v128_t lo = wasm_i8x16_swizzle(tab, wasm_v128_and(v, wasm_i8x16_splat(0xF)));
+                const v128_t hi = wasm_i8x16_swizzle(tab, wasm_u8x16_shr(v, 4));
+                q[r][0] = kq_even_i8(lo);
+                q[r][1] = kq_odd_i8(lo);
+                q[r][2] = kq_even_i8(hi);
+                q[r][3] = kq_odd_i8(hi);
+            }
+            v128_t ls = wasm_i32x4_make((int32_t)(((sl[0] >> (4 * s)) & 0xF) | ((sh[0] >> (2 * s)) & 3) << 4),
+                                        (int32_t)(((sl[1] >> (4 * s)) & 0xF) | ((sh[1] >> (2 * s)) & 3) << 4),
+                                        (int32_t)(((sl[2] >> (4 * s)) & 0xF) | ((sh[2] >> (2 * s)) & 3) << 4),
+                                        (int32_t)(((sl[3] >> (4 * s)) & 0xF) | ((sh[3] >> (2 * s)) & 3) << 4));
+            const v128_t lsf = wasm_f32x4_convert_i32x4(wasm_i32x4_sub(ls, wasm_i32x4_splat(32)));
+            KQ_UNROLL
+            for (int t = 0; t < T; t++) {
+                v128_t yv[4];
+                widen_y(xr[t] + 4 + 32 * s, yv);
+                v128_t l[KQ_TR];
+                KQ_UNROLL
+                for (int r = 0; r < KQ_TR; r++)
+                    l[r] = wasm_i32x4_add(kq_quad(q[r][0], q[r][1], yv[0], yv[1]), kq_quad(q[r][2], q[r][3], yv[2], yv[3]));
+                const v128_t sumi = hsum4x4(l[0], l[1], l[2], l[3]);
+                const v128_t dl = wasm_f32x4_mul(d4d8[t], lsf);
+                sum[t] = wasm_f32x4_add(sum[t], wasm_f32x4_mul(dl, wasm_f32x4_convert_i32x4(sumi)));
+            }
+        }
+    }
+    KQ_UNROLL
+    for (int t = 0; t < T; t++) wasm_v128_store(y + t * ldy, sum[t]);
+    return 0;
+}
+
+#define KTILE(NAME, KIND)                                                                            \
+    KQ_INLINE int NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y, \
+                       int64_t ldy, int T) {                                                         \
+        return k_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                            \
+    }
+
+KTILE(tile_q4_K, K_Q4_K)
+KTILE(tile_q5_K, K_Q5_K)
+KTILE(tile_q6_K, K_Q6_K)
+
+KQ_TILES(tile_q4_K, q4_K, QK_K)
+KQ_TILES(tile_q5_K, q5_K, QK_K)
+KQ_TILES(tile_q6_K, q6_K, QK_K)
+KQ_TILES(iq4xs_tile, iq4_xs, QK_K)
+
+void kq_gemm_q4_K(KQ_GEMM_ARGS) { kq_drive(tile_q4_K_tiles, kq_dot_q4_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
+void kq_gemm_q5_K(KQ_GEMM_ARGS) { kq_drive(tile_q5_K_tiles, kq_dot_q5_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
+void kq_gemm_q6_K(KQ_GEMM_ARGS) { kq_drive(tile_q6_K_tiles, kq_dot_q6_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
+void kq_gemm_iq4_xs(KQ_GEMM_ARGS) { kq_drive(iq4xs_tile_tiles, kq_dot_iq4_xs, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
+
+#else
+typedef int kq_simd_k_unused; /* ISO C wants a declaration in every translation unit */
+#endif
