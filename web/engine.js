@@ -16,9 +16,28 @@ export class Engine {
   /** @param {{threads?: number, moduleUrl?: string}} opts */
   static async create(opts = {}) {
     const url = opts.moduleUrl ?? new URL('../wasm/dist/lfm2.mjs', import.meta.url).href;
-    const { default: createLFM2 } = await import(url);
+    const { default: createLFM2 } = await import(/* @vite-ignore */ url);
     const threads = Math.max(1, opts.threads ?? 2);
-    const mod = await createLFM2({ nThreads: threads });
+    const init = { nThreads: threads };
+    if (!opts.moduleUrl && !globalThis.process?.versions?.node) {
+      // In browsers, name the engine's three files here, each as a literal new URL(..., import.meta.url):
+      // a bundler (Vite, webpack 5) copies them to its output under hashed names, and these URLs follow
+      // (lfm2.mjs' own URLs for its .wasm and pthread worker would not). The pthread workers import
+      // the main script by URL (mainScriptUrlOrBlob), not as ./lfm2.mjs next to the worker file.
+      const files = {
+        'lfm2.wasm': new URL('../wasm/dist/lfm2.wasm', import.meta.url).href,
+        'lfm2.worker.js': new URL('../wasm/dist/lfm2.worker.js', import.meta.url).href,
+      };
+      // Bundlers inline small files as data: URLs (Vite below 4 KiB: the pthread worker is ~3): a
+      // worker started from one gets an opaque origin and could not import lfm2.mjs, one from a
+      // blob: URL is same-origin.
+      if (files['lfm2.worker.js'].startsWith('data:')) {
+        files['lfm2.worker.js'] = URL.createObjectURL(await (await fetch(files['lfm2.worker.js'])).blob());
+      }
+      init.locateFile = (file) => files[file] ?? new URL(file, url).href;
+      init.mainScriptUrlOrBlob = url;
+    }
+    const mod = await createLFM2(init);
     // Idle pool workers must not keep a Node process alive (a no-op in browsers).
     for (const w of [...mod.PThread.unusedWorkers, ...mod.PThread.runningWorkers]) w.unref?.();
     return new Engine(mod, threads);

@@ -201,7 +201,11 @@ export class LFM2 {
       // ask the browser not to evict the models (granted or not, the download goes on)
       await navigator.storage?.persist?.().catch(() => false);
     }
-    const worker = new Worker(opts.workerUrl ?? new URL('./worker.js', import.meta.url), { type: 'module', name: 'lfm2-engine' });
+    // `new Worker(new URL('./worker.js', import.meta.url), {type: 'module'})` spelled out literally:
+    // the pattern bundlers (Vite, webpack 5, Parcel) recognize, so they bundle the worker too
+    const worker = opts.workerUrl
+      ? new Worker(opts.workerUrl, { type: 'module', name: 'lfm2-engine' })
+      : new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'lfm2-engine' });
     const remote = new Remote(worker);
     let id;
     const onAbort = () => worker.postMessage({ op: 'abort', id });
