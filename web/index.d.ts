@@ -18,6 +18,11 @@ export interface LoadOptions {
   contextLength?: number;
   /** Compute in f32 over dequantised weights (slow; the ground truth). */
   reference?: boolean;
+  /** Bytes for weights, contexts and the expert cache: a number or '3.5GB' (default: what a wasm32
+   * heap holds). Experts beyond it are read from the file as needed. */
+  memoryBudget?: number | string;
+  /** Expert cache eviction (default 'lfu', with ageing). */
+  cachePolicy?: 'lfu' | 'lru';
   onProgress?: (p: { phase: string; bytes: number; total: number; bytesPerSecond?: number }) => void;
   signal?: AbortSignal;
 }
@@ -159,7 +164,20 @@ export interface ModelInfo {
 export interface Stats {
   n_past: number;
   context_length: number;
+  /** Size of the wasm heap. */
   memory_bytes: number;
+  expert_hits: number;
+  expert_misses: number;
+  expert_evictions: number;
+  /** Bytes read by expert misses, and the time spent waiting for them. */
+  bytes_read: number;
+  read_seconds: number;
+  dense_bytes: number;
+  expert_bytes: number;
+  context_bytes: number;
+  /** 0: no limit. */
+  budget: number;
+  expert_slots: number;
   last: null | {
     prompt_tokens: number;
     cached_tokens: number;
