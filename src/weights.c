@@ -106,6 +106,14 @@ static lfm2_status add_slot(lfm2_weights *w) {
     return LFM2_OK;
 }
 
+/* A layer's resident tensors (absent ones have info NULL). */
+#define N_DENSE 16
+static void dense_of(lfm2_layer *l, lfm2_tensor *d[N_DENSE]) {
+    lfm2_tensor *all[N_DENSE] = {&l->attn_norm, &l->ffn_norm, &l->conv, &l->in_proj, &l->out_proj, &l->wq, &l->wk, &l->wv,
+                                 &l->wo, &l->q_norm, &l->k_norm, &l->ffn_gate, &l->ffn_up, &l->ffn_down, &l->router, &l->router_bias};
+    memcpy(d, all, sizeof all);
+}
+
 lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t budget, int policy,
                          lfm2_weights **out) {
     *out = NULL;
@@ -114,7 +122,7 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
     if (!w) return lfm2_fail(LFM2_E_NOMEM, "out of memory");
     w->g = g, w->read = read, w->ctx = ctx, w->budget = budget, w->policy = policy;
     const size_t n_keys = (size_t)hp->n_layer * hp->n_expert;
-    w->dense = calloc(3 + (size_t)hp->n_layer * 16, sizeof *w->dense);
+    w->dense = calloc(3 + (size_t)hp->n_layer * N_DENSE, sizeof *w->dense);
     w->slot_of = malloc((n_keys ? n_keys : 1) * sizeof *w->slot_of);
     w->slots = calloc(n_keys ? n_keys : 1, sizeof *w->slots);
     lfm2_status s = (w->dense && w->slot_of && w->slots) ? LFM2_OK : lfm2_fail(LFM2_E_NOMEM, "out of memory");
@@ -124,9 +132,9 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
     for (int i = 0; i < 3; i++) w->dense_bytes += top[i]->info ? top[i]->info->nbytes : 0;
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         lfm2_layer *l = &g->layers[il];
-        const lfm2_tensor *d[] = {&l->attn_norm, &l->ffn_norm, &l->conv, &l->in_proj, &l->out_proj, &l->wq, &l->wk, &l->wv,
-                                  &l->wo, &l->q_norm, &l->k_norm, &l->ffn_gate, &l->ffn_up, &l->ffn_down, &l->router, &l->router_bias};
-        for (size_t i = 0; i < sizeof d / sizeof *d; i++) w->dense_bytes += d[i]->info ? d[i]->info->nbytes : 0;
+        lfm2_tensor *d[N_DENSE];
+        dense_of(l, d);
+        for (size_t i = 0; i < N_DENSE; i++) w->dense_bytes += d[i]->info ? d[i]->info->nbytes : 0;
         if (l->moe && slab_size(l) > w->slab_bytes) w->slab_bytes = slab_size(l);
     }
     if (s == LFM2_OK && budget && budget < min_budget(w, 0)) s = budget_error(w, 0);
@@ -136,10 +144,9 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
     w->preloaded = !budget || w->dense_bytes + all_slabs + LFM2_CONTEXT_ROOM <= budget;
     for (int i = 0; s == LFM2_OK && i < 3; i++) s = load_dense(w, top[i]);
     for (uint32_t il = 0; s == LFM2_OK && il < hp->n_layer; il++) {
-        lfm2_layer *l = &g->layers[il];
-        lfm2_tensor *d[] = {&l->attn_norm, &l->ffn_norm, &l->conv, &l->in_proj, &l->out_proj, &l->wq, &l->wk, &l->wv,
-                            &l->wo, &l->q_norm, &l->k_norm, &l->ffn_gate, &l->ffn_up, &l->ffn_down, &l->router, &l->router_bias};
-        for (size_t i = 0; s == LFM2_OK && i < sizeof d / sizeof *d; i++) s = load_dense(w, d[i]);
+        lfm2_tensor *d[N_DENSE];
+        dense_of(&g->layers[il], d);
+        for (size_t i = 0; s == LFM2_OK && i < N_DENSE; i++) s = load_dense(w, d[i]);
     }
     for (uint32_t il = 0; s == LFM2_OK && w->preloaded && il < hp->n_layer; il++) {
         for (uint32_t e = 0; s == LFM2_OK && g->layers[il].moe && e < hp->n_expert; e++) {
