@@ -75,6 +75,25 @@ KQ_INLINE v128_t kq_h2f4(v128_t h) {
 /* Scalar f16 -> f32, inline (same bits as kq_f16_to_f32). */
 KQ_INLINE float kq_h2f(uint16_t h) { return wasm_f32x4_extract_lane(kq_h2f4(wasm_i32x4_splat(h)), 0); }
 
+/* Unaligned little-endian loads from packed blocks. */
+KQ_INLINE uint16_t ld16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+KQ_INLINE uint32_t ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+KQ_INLINE float ldf(const uint8_t *p) {
+    float v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 KQ_INLINE v128_t kq_load(const void *p) { return wasm_v128_load(p); }
 
 /* Signed int8 x16 -> its even elements and odd elements as i16x8. */

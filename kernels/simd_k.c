@@ -21,18 +21,6 @@ typedef struct {
     int16_t bsums[QK_K / 16];
 } q8k_layout; /* = block_q8_K */
 
-KQ_INLINE uint16_t ld16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-
-KQ_INLINE float ldf(const uint8_t *p) {
-    float v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 KQ_INLINE size_t kbytes(int kind) {
     return kind == K_Q4_K ? sizeof(block_q4_K) : kind == K_Q5_K ? sizeof(block_q5_K) : sizeof(block_q6_K);
 }

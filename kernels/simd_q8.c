@@ -15,18 +15,6 @@ long kq_simd_redone;
 
 enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0, K_IQ4_NL };
 
-KQ_INLINE uint16_t ld16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-
-KQ_INLINE uint32_t ld32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 KQ_INLINE size_t wbytes(int kind) {
     switch (kind) {
     case K_Q4_0: return sizeof(block_q4_0);
