@@ -53,12 +53,12 @@ build_wasm() {
 build_wasm_tests() {
   need_emcc
   mkdir -p build/wasm-tests
-  for t in test_simd test_kernels; do
+  for t in test_simd test_kernels test_attn; do
     emcc -std=c11 -Wall -Wextra -Werror -O2 -msimd128 -DKQ_EXACT_FMA=0 -Ikernels -Itests/c \
       "tests/c/$t.c" kernels/*.c -o "build/wasm-tests/$t.js" -sENVIRONMENT=node -sALLOW_MEMORY_GROWTH
   done
   echo '{"type":"commonjs"}' > build/wasm-tests/package.json
-  echo "built build/wasm-tests/: test_simd.js test_kernels.js"
+  echo "built build/wasm-tests/: test_simd.js test_kernels.js test_attn.js"
 }
 
 build_native() {

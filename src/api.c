@@ -90,18 +90,19 @@ lfm2_status lfm2_context_new(lfm2_model *m, uint32_t n_ctx, lfm2_context **out) 
     const size_t B = LFM2_MAX_BATCH, E = hp->n_embd, S = hp->l_cache - 1;
     const size_t F = hp->n_ff > hp->n_ff_exp ? hp->n_ff : hp->n_ff_exp;
     const size_t X = hp->n_expert, K = hp->n_expert_used;
-    size_t kvw = 0, n_conv = 0;
+    size_t kvw = 0, n_conv = 0, group = 1; /* group: most query heads sharing a KV head */
     for (uint32_t i = 0; i < hp->n_layer; i++) {
         size_t w = (size_t)hp->n_head_kv[i] * hp->head_dim;
         if (w > kvw) kvw = w;
         n_conv += hp->n_head_kv[i] == 0;
+        if (hp->n_head_kv[i] && hp->n_head / hp->n_head_kv[i] > group) group = hp->n_head / hp->n_head_kv[i];
     }
     /* Every size below, summed in double: dimensions from the file (an n_ff no tensor checks in an
      * all-MoE model, a huge n_embd) must not wrap a 32-bit size_t product into a small buffer. */
     const double big = 3.0 * E > (double)F ? 3.0 * E : (double)F + 1;
     const double need = 4.0 * ((double)n_conv * S * E * (n_ctx / LFM2_CKPT_EVERY + 2) +
                                2.0 * hp->n_layer * kvw * n_ctx + (double)B * (6.0 * E + 2 * big + F + 2.0 * kvw + X +
-                               2.0 * K + (double)K * E) + (double)(S + B) * E + (double)pool_size(m->pool) * (big + E + n_ctx) + n_ctx + 1024);
+                               2.0 * K + (double)K * E) + (double)(S + B) * E + (double)pool_size(m->pool) * (big + E + (double)group * n_ctx) + n_ctx + 1024);
     if (need > (double)(SIZE_MAX / 4)) {
         free(c);
         return lfm2_fail(LFM2_E_NOMEM, "a context of %u tokens needs %.0f bytes", n_ctx, need);
@@ -141,7 +142,7 @@ lfm2_status lfm2_context_new(lfm2_model *m, uint32_t n_ctx, lfm2_context **out) 
     const size_t nth = (size_t)pool_size(m->pool);
     c->row_stride = max3(E, F, 1);
     ALLOC(c->row, nth * c->row_stride);
-    ALLOC(c->scores, nth * n_ctx);
+    ALLOC(c->scores, nth * group * n_ctx);
     /* F32 activations are the widest rounding (4 bytes a value); block headers add less. */
     c->xq = ok ? malloc(4 * B * max3(3 * E, F, E) + 4096) : NULL;
     ok = ok && c->xq;

@@ -41,7 +41,7 @@ struct lfm2_context {
     float *x, *h, *delta, *big, *big2, *att, *q, *kk, *vv, *bxs, *probs, *wsel, *moe_out;
     float *row;           /* [n_threads][widest row]: dequantised weight rows (reference path) */
     size_t row_stride;
-    float *scores;        /* [n_threads][n_ctx] attention scores */
+    float *scores;        /* [n_threads][query heads per KV head][n_ctx] attention scores */
     int32_t *sel;         /* chosen experts per token */
     void *xq;             /* activations rounded for the fast path */
 };

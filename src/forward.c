@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "attn.h"
 #include "engine.h"
 #include "matmul.h"
 #include "quant.h"
@@ -109,38 +110,29 @@ typedef struct {
     uint32_t n;
 } attn_job;
 
-/* Causal softmax attention of each (token, head) pair; thread ith takes every nth pair. */
+/* Causal softmax attention of each (token, KV head) pair with the query heads that share it;
+ * thread ith takes every nth pair. */
 static void attend_part(void *arg, int ith, int nth) {
     const attn_job *j = arg;
     struct lfm2_context *c = j->c;
     const lfm2_hparams *hp = &c->m->g.hp;
-    const int64_t E = hp->n_embd, hd = hp->head_dim, nh = hp->n_head, nkv = j->l->n_head_kv;
+    const int64_t E = hp->n_embd, hd = hp->head_dim, nh = hp->n_head, nkv = j->l->n_head_kv, g = nh / nkv;
     const int64_t kvw = nkv * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *sc = c->scores + (size_t)ith * c->n_ctx;
-    for (int64_t pair = ith; pair < (int64_t)j->n * nh; pair += nth) {
-        const int64_t t = pair / nh, hh = pair % nh;
+    float *sc = c->scores + (size_t)ith * (size_t)g * c->n_ctx;
+    for (int64_t pair = ith; pair < (int64_t)j->n * nkv; pair += nth) {
+        const int64_t t = pair / nkv, kvh = pair % nkv;
         const int64_t n_keys = c->n_past + t + 1;
-        const float *qh = c->q + t * E + hh * hd;
-        const int64_t kvh = hh / (nh / nkv);
-        float mx = -INFINITY;
-        for (int64_t p = 0; p < n_keys; p++) {
-            const float *kp = j->kc + p * kvw + kvh * hd;
-            float s = 0;
-            for (int64_t i = 0; i < hd; i++) s += qh[i] * kp[i];
-            sc[p] = s * scale;
-            if (sc[p] > mx) mx = sc[p];
+        kq_attn_scores(c->q + t * E + kvh * g * hd, g, j->kc + kvh * hd, (size_t)kvw, hd, n_keys, scale, sc, c->n_ctx);
+        for (int64_t h = 0; h < g; h++) {
+            float *s = sc + (size_t)h * c->n_ctx, mx = -INFINITY;
+            for (int64_t p = 0; p < n_keys; p++) mx = s[p] > mx ? s[p] : mx;
+            double sum = 0;
+            for (int64_t p = 0; p < n_keys; p++) sum += (s[p] = expf(s[p] - mx));
+            const float inv = (float)(1.0 / sum);
+            for (int64_t p = 0; p < n_keys; p++) s[p] *= inv;
         }
-        double sum = 0;
-        for (int64_t p = 0; p < n_keys; p++) sum += (sc[p] = expf(sc[p] - mx));
-        const float inv = (float)(1.0 / sum);
-        float *o = c->att + t * E + hh * hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int64_t p = 0; p < n_keys; p++) {
-            const float *vp = j->vc + p * kvw + kvh * hd;
-            const float wgt = sc[p] * inv;
-            for (int64_t i = 0; i < hd; i++) o[i] += wgt * vp[i];
-        }
+        kq_attn_mix(sc, c->n_ctx, g, j->vc + kvh * hd, (size_t)kvw, hd, n_keys, c->att + t * E + kvh * g * hd);
     }
 }
 

@@ -11,7 +11,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(root, 'build', 'native');
 const sources = fs.readdirSync(path.join(root, 'tests', 'c')).filter((f) => /^test_.*\.c$/.test(f));
 
-for (const name of ['test_simd', 'test_kernels']) {
+for (const name of ['test_simd', 'test_kernels', 'test_attn']) {
   test(`wasm: ${name} (SIMD128 kernels against the scalar reference)`, () => {
     const js = path.join(root, 'build', 'wasm-tests', `${name}.js`);
     assert.ok(fs.existsSync(js), `${js} is missing: run ./build.sh wasm-tests`);
