@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "wbuf.h"
 #include "gguf.h"
 #include "quant.h"
 #include "status.h"
@@ -99,12 +100,6 @@ static uint64_t rd64(const uint8_t *p) {
     return x;
 }
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static void wr64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void wr32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 
 typedef struct {
     char name[96];
@@ -185,36 +180,6 @@ static const field *t_field(const layout *L, const char *name) {
 /* ---------------------------------------------------------------------------------------- */
 /* A small GGUF writer */
 
-typedef struct {
-    uint8_t *d;
-    size_t n, cap;
-} wbuf;
-
-static void wb_put(wbuf *b, const void *p, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->d = realloc(b->d, b->cap);
-        if (!b->d) abort();
-    }
-    memcpy(b->d + b->n, p, n);
-    b->n += n;
-}
-static void wb_u8(wbuf *b, uint8_t v) { wb_put(b, &v, 1); }
-static void wb_u32(wbuf *b, uint32_t v) {
-    uint8_t t[4];
-    wr32(t, v);
-    wb_put(b, t, 4);
-}
-static void wb_u64(wbuf *b, uint64_t v) {
-    uint8_t t[8];
-    wr64(t, v);
-    wb_put(b, t, 8);
-}
-static void wb_strn(wbuf *b, const char *s, size_t n) {
-    wb_u64(b, n);
-    wb_put(b, s, n);
-}
-static void wb_str(wbuf *b, const char *s) { wb_strn(b, s, strlen(s)); }
 static void wb_head(wbuf *b, uint32_t version, uint64_t n_t, uint64_t n_kv) {
     wb_put(b, "GGUF", 4);
     wb_u32(b, version);
@@ -233,13 +198,6 @@ static void wb_ti(wbuf *b, const char *name, uint32_t nd, const int64_t *ne, uin
     wb_u32(b, type);
     wb_u64(b, off);
 }
-static void wb_pad(wbuf *b, size_t align) {
-    while (b->n % align) wb_u8(b, 0);
-}
-static void wb_zeros(wbuf *b, size_t n) {
-    for (size_t i = 0; i < n; i++) wb_u8(b, 0);
-}
-
 /* ---------------------------------------------------------------------------------------- */
 
 static bool endswith(const char *s, const char *suf) {

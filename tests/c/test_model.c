@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "wbuf.h"
 #include "lfm2.h"
 #include "quant.h"
 
@@ -208,62 +209,31 @@ static void base_e(spec *s, bool moe, uint32_t wt, int64_t ffw) {
 }
 static void base(spec *s, bool moe) { base_e(s, moe, KQ_F32, 0); }
 
-typedef struct {
-    uint8_t *d;
-    size_t n, cap;
-} wbuf;
-
-static void put(wbuf *b, const void *p, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 256;
-        b->d = realloc(b->d, b->cap);
-        if (!b->d) abort();
-    }
-    memcpy(b->d + b->n, p, n);
-    b->n += n;
-}
-static void put32(wbuf *b, uint32_t v) {
-    uint8_t t[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    put(b, t, 4);
-}
-static void put64(wbuf *b, uint64_t v) {
-    put32(b, (uint32_t)v);
-    put32(b, (uint32_t)(v >> 32));
-}
-static void putstr(wbuf *b, const char *s) {
-    put64(b, strlen(s));
-    put(b, s, strlen(s));
-}
-static void pad(wbuf *b, size_t a) {
-    static const uint8_t z[64];
-    if (b->n % a) put(b, z, a - b->n % a);
-}
-
 /* GGUF v3 bytes of the spec; *data_off: the start of the tensor data. Weights: a small pattern
  * (norms near 1), quantised to the tensor's type. */
 static uint8_t *build(const spec *s, size_t *size, uint64_t *data_off) {
     wbuf b = {0};
-    put(&b, "GGUF", 4);
-    put32(&b, 3);
-    put64(&b, (uint64_t)s->nt);
-    put64(&b, (uint64_t)s->nkv);
+    wb_put(&b, "GGUF", 4);
+    wb_u32(&b, 3);
+    wb_u64(&b, (uint64_t)s->nt);
+    wb_u64(&b, (uint64_t)s->nkv);
     for (int i = 0; i < s->nkv; i++) {
         const kdesc *k = &s->kv[i];
-        putstr(&b, k->key);
+        wb_str(&b, k->key);
         switch (k->kind) {
-        case K_U32: put32(&b, 4), put32(&b, k->u); break;
-        case K_I32: put32(&b, 5), put32(&b, (uint32_t)k->i); break;
+        case K_U32: wb_u32(&b, 4), wb_u32(&b, k->u); break;
+        case K_I32: wb_u32(&b, 5), wb_u32(&b, (uint32_t)k->i); break;
         case K_F32: {
             uint32_t u;
             memcpy(&u, &k->f, 4);
-            put32(&b, 6), put32(&b, u);
+            wb_u32(&b, 6), wb_u32(&b, u);
             break;
         }
-        case K_BOOL: put32(&b, 7), put(&b, &(uint8_t){(uint8_t)k->u}, 1); break;
-        case K_STR: put32(&b, 8), putstr(&b, k->s); break;
+        case K_BOOL: wb_u32(&b, 7), wb_put(&b, &(uint8_t){(uint8_t)k->u}, 1); break;
+        case K_STR: wb_u32(&b, 8), wb_str(&b, k->s); break;
         case K_ARR_I32:
-            put32(&b, 9), put32(&b, 5), put64(&b, (uint64_t)k->n_arr);
-            for (int j = 0; j < k->n_arr; j++) put32(&b, (uint32_t)k->arr[j]);
+            wb_u32(&b, 9), wb_u32(&b, 5), wb_u64(&b, (uint64_t)k->n_arr);
+            for (int j = 0; j < k->n_arr; j++) wb_u32(&b, (uint32_t)k->arr[j]);
             break;
         }
     }
@@ -271,16 +241,16 @@ static uint8_t *build(const spec *s, size_t *size, uint64_t *data_off) {
     uint64_t offs[128];
     for (int i = 0; i < s->nt; i++) {
         const tdesc *t = &s->t[i];
-        putstr(&b, t->name);
-        put32(&b, (uint32_t)t->nd);
-        for (int j = 0; j < t->nd; j++) put64(&b, (uint64_t)t->ne[j]);
-        put32(&b, t->type);
-        put64(&b, off);
+        wb_str(&b, t->name);
+        wb_u32(&b, (uint32_t)t->nd);
+        for (int j = 0; j < t->nd; j++) wb_u64(&b, (uint64_t)t->ne[j]);
+        wb_u32(&b, t->type);
+        wb_u64(&b, off);
         offs[i] = off;
         const int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
         off += (kq_row_bytes(t->type, t->ne[0]) * (uint64_t)rows + 31) / 32 * 32;
     }
-    pad(&b, 32);
+    wb_pad(&b, 32);
     *data_off = b.n;
     float *row = NULL;
     for (int i = 0; i < s->nt; i++) {
@@ -295,10 +265,10 @@ static uint8_t *build(const spec *s, size_t *size, uint64_t *data_off) {
             for (int64_t j = 0; j < t->ne[0]; j++)
                 row[j] = norm ? 1.0f + 0.01f * (float)(j % 5) : 0.05f * (float)((r * 7 + j * 3 + i) % 11 - 5);
             kq_get(t->type)->quantize(row, q, t->ne[0]);
-            put(&b, q, rb);
+            wb_put(&b, q, rb);
         }
         free(q);
-        pad(&b, 32);
+        wb_pad(&b, 32);
     }
     free(row);
     *size = b.n;
