@@ -9,6 +9,8 @@
  * scalar per row, both added after the 8 lanes are reduced.
  * IQ4_XS follows its generic scalar order (quant_iq4.c): one integer sum per 32-element sub-block,
  * sum += (d4d8 * (ls - 32)) * sumi with a rounded multiply and add, here 4 rows in the 4 lanes. */
+#include <stdlib.h>
+
 #include "simd_common.h"
 
 #ifdef __wasm_simd128__
@@ -91,6 +93,101 @@ KQ_INLINE void k4_scales(const uint8_t *p, uint32_t u[4]) {
     u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
     u[2] = aux;
     u[0] &= 0x3f3f3f3fu;
+}
+
+/* V8 keeps a function's loads in program order but places the arithmetic on their results as late as
+ * possible, so an unrolled body's loads all run first and their values are spilled. Storing a result
+ * that the next loads must follow (a volatile store to a stack slot) keeps each step's loads next to
+ * their use. */
+#define KQ_PIN(v) (*pin = (v))
+
+/* Activations prepared once per gemm call, per token and super-block: chunk c (elements 32c..32c+31)
+ * widened to i16 as 4 vectors (even / odd elements of 0..15, even / odd of 16..31), then the bsums of
+ * the 32-element sub-blocks 0,2,4,6 and 1,3,5,7 as i32 (the Q4_K/Q5_K min terms). */
+#define KP_V 34
+
+static void prep_q8_K(const uint8_t *x, size_t xs, int64_t nb, int64_t n, v128_t *yp) {
+    for (int64_t t = 0; t < n; t++) {
+        for (int64_t i = 0; i < nb; i++, yp += KP_V) {
+            const uint8_t *b = x + (size_t)t * xs + (size_t)i * sizeof(block_q8_K);
+            for (int c = 0; c < 8; c++) widen_y(b + 4 + 32 * c, yp + 4 * c);
+            const v128_t pa = wasm_i32x4_extadd_pairwise_i16x8(kq_load(b + 4 + QK_K));
+            const v128_t pb = wasm_i32x4_extadd_pairwise_i16x8(kq_load(b + 4 + QK_K + 16));
+            yp[32] = wasm_i32x4_shuffle(pa, pb, 0, 2, 4, 6);
+            yp[33] = wasm_i32x4_shuffle(pa, pb, 1, 3, 5, 7);
+        }
+    }
+}
+
+/* Q6_K, half h, chunk k of the half (elements 128h + 32k ..), elements 16j..16j+15 of the chunk:
+ * (q - 32) * scale as i16, even elements in *e, odd in *o. q's low 4 bits are nibble k / 2 of
+ * ql[64h + 32(k & 1) + l], its top 2 bits bits 2k..2k+1 of qh[32h + l]; both are brought to their
+ * place in each byte with u16 shifts by constants (bits leaking across bytes are masked off). */
+KQ_INLINE void q6k_part(const uint8_t *b, int h, int k, int j, v128_t *e, v128_t *o) {
+    const v128_t v = kq_load(b + 64 * h + 32 * (k & 1) + 16 * j), hv = kq_load(b + 128 + 32 * h + 16 * j);
+    const v128_t m4 = wasm_i8x16_splat(0x0F), m2 = wasm_i8x16_splat(0x30);
+    const v128_t nib = wasm_v128_and(k < 2 ? v : wasm_u16x8_shr(v, 4), m4);
+    const v128_t hs = k == 0 ? wasm_i16x8_shl(hv, 4) : k == 1 ? wasm_i16x8_shl(hv, 2) : k == 2 ? hv : wasm_u16x8_shr(hv, 2);
+    const v128_t q = wasm_i8x16_sub(wasm_v128_or(nib, wasm_v128_and(hs, m2)), wasm_i8x16_splat(32));
+    /* the scale byte in both bytes of every i16 lane, then the high one sign-extended */
+    const v128_t s = wasm_i16x8_shr(wasm_v128_load8_splat(b + 192 + 8 * h + 2 * k + j), 8);
+    *e = wasm_i16x8_mul(kq_even_i8(q), s);
+    *o = wasm_i16x8_mul(kq_odd_i8(q), s);
+}
+
+/* One weight row against T tokens (yp: the first token's prepared blocks, x its Q8_K row). Per
+ * super-block, chunk c's elements are unpacked once and multiplied by their sub-block's integer scale
+ * in i16 (|q * scale| <= 32 * 128), then dotted with each token: lane j of the chunk's first / second
+ * 16 elements gets elements 4j..4j+3 (i32x4.dot of the even and of the odd elements, added), summed
+ * over the 8 chunks into 8 int32 lanes, exactly the reference's integers. */
+KQ_INLINE void k_row(int kind, const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb,
+                     float *y, int64_t ldy, int T) {
+    const size_t wb = kbytes(kind), xb = sizeof(block_q8_K);
+    volatile v128_t pin_slot, *pin = &pin_slot;
+    kq_acc acc[KQ_TT];
+    v128_t accm[KQ_TT]; /* min terms: Q4_K 4 lanes; Q5_K lane 0 */
+    KQ_UNROLL
+    for (int t = 0; t < T; t++) {
+        kq_acc_zero(&acc[t]);
+        accm[t] = wasm_f32x4_splat(0.0f);
+    }
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *b = w + (size_t)i * wb;
+        const v128_t *yb[KQ_TT];
+        v128_t lane[KQ_TT][2];
+        KQ_UNROLL
+        for (int t = 0; t < T; t++) {
+            yb[t] = yp + ((size_t)t * (size_t)nb + (size_t)i) * KP_V;
+            lane[t][0] = lane[t][1] = wasm_i32x4_splat(0);
+        }
+        if (kind == K_Q6_K) {
+            _Pragma("clang loop unroll(disable)")
+            for (int h = 0; h < 2; h++) {
+                KQ_UNROLL
+                for (int k = 0; k < 4; k++) {
+                    KQ_UNROLL
+                    for (int j = 0; j < 2; j++) {
+                        v128_t e, o;
+                        q6k_part(b, h, k, j, &e, &o);
+                        KQ_UNROLL
+                        for (int t = 0; t < T; t++) {
+                            const v128_t *p = yb[t] + 16 * h + 4 * k + 2 * j;
+                            lane[t][j] = wasm_i32x4_add(lane[t][j], kq_quad(e, o, p[0], p[1]));
+                            KQ_PIN(lane[t][j]);
+                        }
+                    }
+                }
+            }
+        }
+        const float dw = kq_h2f(ld16(b + (kind == K_Q6_K ? 208 : 0)));
+        KQ_UNROLL
+        for (int t = 0; t < T; t++) {
+            const float yd = ldf(x + (size_t)t * xs + (size_t)i * xb);
+            kq_acc_fma(&acc[t], lane[t][0], lane[t][1], yd * dw);
+        }
+    }
+    KQ_UNROLL
+    for (int t = 0; t < T; t++) y[t * ldy] = kq_acc_hsum(&acc[t]);
 }
 
 /* One tile of Q4_K / Q5_K / Q6_K; kind and T are compile-time constants after inlining. */
@@ -282,16 +379,60 @@ KQ_INLINE int iq4xs_tile(const uint8_t *w, size_t ws, const uint8_t *x, size_t x
 
 KTILE(tile_q4_K, K_Q4_K)
 KTILE(tile_q5_K, K_Q5_K)
-KTILE(tile_q6_K, K_Q6_K)
 
 KQ_TILES(tile_q4_K, q4_K, QK_K)
 KQ_TILES(tile_q5_K, q5_K, QK_K)
-KQ_TILES(tile_q6_K, q6_K, QK_K)
 KQ_TILES(iq4xs_tile, iq4_xs, QK_K)
 
 void kq_gemm_q4_K(KQ_GEMM_ARGS) { kq_drive(tile_q4_K_tiles, kq_dot_q4_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
 void kq_gemm_q5_K(KQ_GEMM_ARGS) { kq_drive(tile_q5_K_tiles, kq_dot_q5_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
-void kq_gemm_q6_K(KQ_GEMM_ARGS) { kq_drive(tile_q6_K_tiles, kq_dot_q6_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
+/* Row kernels for T = 1..KQ_TT tokens. */
+typedef void (*k_row_fn)(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y,
+                         int64_t ldy);
+#define KROWS(NAME, KIND)                                                                                     \
+    static void NAME##_1(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y, \
+                         int64_t ldy) { k_row(KIND, w, x, xs, yp, nb, y, ldy, 1); }                             \
+    static void NAME##_2(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y, \
+                         int64_t ldy) { k_row(KIND, w, x, xs, yp, nb, y, ldy, 2); }                             \
+    static void NAME##_3(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y, \
+                         int64_t ldy) { k_row(KIND, w, x, xs, yp, nb, y, ldy, 3); }                             \
+    static void NAME##_4(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y, \
+                         int64_t ldy) { k_row(KIND, w, x, xs, yp, nb, y, ldy, 4); }                             \
+    static const k_row_fn NAME##_rows[KQ_TT + 1] = {0, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+
+KROWS(row_q6_K, K_Q6_K)
+
+/* Tokens in groups whose prepared activations stay in L2 (~256 KB); inside a group, rows outermost
+ * so a weight row stays in L1 while its tokens use it, KQ_TT tokens at a time. Each (row, token)
+ * result is computed the same way whatever the grouping. */
+static void k_drive(const k_row_fn rows[KQ_TT + 1], float (*dot)(const void *, const void *, int64_t),
+                    KQ_GEMM_ARGS) {
+    const int64_t nb = k / QK_K;
+    const size_t per_tok = (size_t)nb * KP_V * sizeof(v128_t);
+    int64_t group = (int64_t)((256u << 10) / per_tok) / KQ_TT * KQ_TT;
+    if (group < KQ_TT) group = KQ_TT;
+    if (group > n) group = n;
+    v128_t *yp = malloc(per_tok * (size_t)group);
+    if (!yp) {
+        kq_redo(dot, w, ws, x, xs, k, nr, n, y, ldy);
+        return;
+    }
+    const uint8_t *wb = w, *xb = x;
+    for (int64_t t0 = 0; t0 < n; t0 += group) {
+        const int64_t g = n - t0 < group ? n - t0 : group;
+        prep_q8_K(xb + (size_t)t0 * xs, xs, nb, g, yp);
+        for (int64_t r = 0; r < nr; r++) {
+            for (int64_t t = 0; t < g; t += KQ_TT) {
+                const int64_t T = g - t < KQ_TT ? g - t : KQ_TT;
+                rows[T](wb + (size_t)r * ws, xb + (size_t)(t0 + t) * xs, xs, yp + (size_t)t * (size_t)nb * KP_V, nb,
+                        y + (t0 + t) * ldy + r, ldy);
+            }
+        }
+    }
+    free(yp);
+}
+
+void kq_gemm_q6_K(KQ_GEMM_ARGS) { k_drive(row_q6_K_rows, kq_dot_q6_K, w, ws, x, xs, k, nr, n, y, ldy); }
 void kq_gemm_iq4_xs(KQ_GEMM_ARGS) { kq_drive(iq4xs_tile_tiles, kq_dot_iq4_xs, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
 
 #else
