@@ -36,48 +36,6 @@ KQ_INLINE void widen_y(const uint8_t *q8, v128_t y[4]) {
     y[3] = kq_odd_i8(v1);
 }
 
-/* Chunk c (elements 32c..32c+31) of a super-block as q[0..3] (even/odd of 0..15, of 16..31), i16. */
-KQ_INLINE void unpack_k(int kind, const uint8_t *b, int c, v128_t q[4]) {
-    if (kind == K_Q6_K) {
-        const int h = c / 4, k = c % 4;
-        const uint8_t *ql = b + 64 * h + 32 * (k & 1), *qh = b + 128 + 32 * h;
-        KQ_UNROLL
-        for (int j = 0; j < 2; j++) {
-            const v128_t v = kq_load(ql + 16 * j), hv = kq_load(qh + 16 * j);
-            const v128_t nib = k < 2 ? wasm_v128_and(v, wasm_i8x16_splat(0x0F))
-                                     : wasm_v128_and(wasm_u16x8_shr(v, 4), wasm_i8x16_splat(0x0F));
-            /* bits 2k..2k+1 of qh to bits 4..5 */
-            const v128_t hs = k < 2 ? wasm_i16x8_shl(hv, 4 - 2 * k) : k == 2 ? hv : wasm_u16x8_shr(hv, 2);
-            const v128_t hb = wasm_v128_and(hs, wasm_i8x16_splat(0x30));
-            const v128_t qv = wasm_i8x16_sub(wasm_v128_or(nib, hb), wasm_i8x16_splat(32));
-            q[2 * j] = kq_even_i8(qv);
-            q[2 * j + 1] = kq_odd_i8(qv);
-        }
-        return;
-    }
-    const int g = c / 2, hi = c & 1;
-    const uint8_t *qs = b + (kind == K_Q5_K ? 48 : 16) + 32 * g;
-    const v128_t m = wasm_i16x8_splat(0x000F);
-    KQ_UNROLL
-    for (int j = 0; j < 2; j++) {
-        const v128_t v = kq_load(qs + 16 * j);
-        if (!hi) {
-            q[2 * j] = wasm_v128_and(v, m);
-            q[2 * j + 1] = wasm_v128_and(wasm_u16x8_shr(v, 8), m);
-        } else {
-            q[2 * j] = wasm_v128_and(wasm_u16x8_shr(v, 4), m);
-            q[2 * j + 1] = wasm_u16x8_shr(v, 12);
-        }
-        if (kind == K_Q5_K) { /* bit c of qh[l] is the 5th bit of element l of sub-block c */
-            const v128_t hv = kq_load(b + 16 + 16 * j);
-            const v128_t t = c <= 4 ? wasm_i16x8_shl(hv, 4 - c) : wasm_u16x8_shr(hv, c - 4);
-            const v128_t b16 = wasm_i16x8_splat(0x10);
-            q[2 * j] = wasm_v128_or(q[2 * j], wasm_v128_and(t, b16));
-            q[2 * j + 1] = wasm_v128_or(q[2 * j + 1], wasm_v128_and(wasm_u16x8_shr(t, 8), b16));
-        }
-    }
-}
-
 /* Lane r of the result = the sum of the 4 lanes of v[r] (exact integer sums). */
 KQ_INLINE v128_t hsum4x4(v128_t a, v128_t b, v128_t c, v128_t d) {
     const v128_t ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
@@ -135,6 +93,33 @@ KQ_INLINE void q6k_part(const uint8_t *b, int h, int k, int j, v128_t *e, v128_t
     *o = wasm_i16x8_mul(kq_odd_i8(q), s);
 }
 
+/* Q4_K / Q5_K, group g (sub-blocks 2g and 2g+1, from the low and high nibbles of qs[32g + l]),
+ * elements 16j..16j+15 of each: q * scale as i16 (<= 31 * 63), even / odd elements in e[0] / o[0]
+ * (sub-block 2g) and e[1] / o[1] (2g+1). Q5_K's 5th bit of element l of sub-block c is bit c of
+ * qh[l]; qh is shifted right by 2g (a u16 shift: each byte's bits stay in it) so bits 0 and 1 of
+ * each byte are those of the two sub-blocks. */
+KQ_INLINE void q45k_part(int kind, const uint8_t *b, int g, int j, const uint8_t sc[8], v128_t e[2], v128_t o[2]) {
+    const v128_t v = kq_load(b + (kind == K_Q5_K ? 48 : 16) + 32 * g + 16 * j);
+    const v128_t m4 = wasm_i16x8_splat(0x0F);
+    e[0] = wasm_v128_and(v, m4);
+    o[0] = wasm_v128_and(wasm_u16x8_shr(v, 8), m4);
+    e[1] = wasm_v128_and(wasm_u16x8_shr(v, 4), m4);
+    o[1] = wasm_u16x8_shr(v, 12);
+    if (kind == K_Q5_K) {
+        const v128_t hv = wasm_u16x8_shr(kq_load(b + 16 + 16 * j), 2 * g), b4 = wasm_i16x8_splat(0x10);
+        e[0] = wasm_v128_or(e[0], wasm_v128_and(wasm_i16x8_shl(hv, 4), b4));
+        o[0] = wasm_v128_or(o[0], wasm_v128_and(wasm_u16x8_shr(hv, 4), b4));
+        e[1] = wasm_v128_or(e[1], wasm_v128_and(wasm_i16x8_shl(hv, 3), b4));
+        o[1] = wasm_v128_or(o[1], wasm_v128_and(wasm_u16x8_shr(hv, 5), b4));
+    }
+    KQ_UNROLL
+    for (int h = 0; h < 2; h++) {
+        const v128_t s = wasm_i16x8_splat(sc[2 * g + h]);
+        e[h] = wasm_i16x8_mul(e[h], s);
+        o[h] = wasm_i16x8_mul(o[h], s);
+    }
+}
+
 /* One weight row against T tokens (yp: the first token's prepared blocks, x its Q8_K row). Per
  * super-block, chunk c's elements are unpacked once and multiplied by their sub-block's integer scale
  * in i16 (|q * scale| <= 32 * 128), then dotted with each token: lane j of the chunk's first / second
@@ -179,135 +164,56 @@ KQ_INLINE void k_row(int kind, const uint8_t *w, const uint8_t *x, size_t xs, co
                 }
             }
         }
-        const float dw = kq_h2f(ld16(b + (kind == K_Q6_K ? 208 : 0)));
+        v128_t mne = wasm_i32x4_splat(0), mno = mne; /* mins of sub-blocks 0,2,4,6 and 1,3,5,7 */
+        if (kind != K_Q6_K) {
+            uint32_t u[4];
+            k4_scales(b + 4, u);
+            _Pragma("clang loop unroll(disable)")
+            for (int g = 0; g < 4; g++) {
+                KQ_UNROLL
+                for (int j = 0; j < 2; j++) {
+                    v128_t e[2], o[2];
+                    q45k_part(kind, b, g, j, (const uint8_t *)u, e, o);
+                    KQ_UNROLL
+                    for (int t = 0; t < T; t++) {
+                        const v128_t *p = yb[t] + 8 * g + 2 * j;
+                        lane[t][j] = wasm_i32x4_add(lane[t][j], kq_quad(e[0], o[0], p[0], p[1]));
+                        lane[t][j] = wasm_i32x4_add(lane[t][j], kq_quad(e[1], o[1], p[4], p[5]));
+                        KQ_PIN(lane[t][j]);
+                    }
+                }
+            }
+            const v128_t m16 = wasm_u16x8_extend_high_u8x16(wasm_i32x4_make(0, 0, (int32_t)u[2], (int32_t)u[3]));
+            mne = wasm_v128_and(m16, wasm_i32x4_splat(0xFFFF));
+            mno = wasm_u32x4_shr(m16, 16);
+        }
+        /* d and (Q4_K / Q5_K) dmin converted together */
+        const v128_t dh = kind == K_Q6_K ? wasm_i32x4_make(ld16(b + 208), 0, 0, 0)
+                                         : wasm_i32x4_make(ld16(b), ld16(b + 2), 0, 0);
+        const v128_t df = kq_h2f4(dh);
+        const float dw = wasm_f32x4_extract_lane(df, 0), dmw = wasm_f32x4_extract_lane(df, 1);
         KQ_UNROLL
         for (int t = 0; t < T; t++) {
             const float yd = ldf(x + (size_t)t * xs + (size_t)i * xb);
             kq_acc_fma(&acc[t], lane[t][0], lane[t][1], yd * dw);
-        }
-    }
-    KQ_UNROLL
-    for (int t = 0; t < T; t++) y[t * ldy] = kq_acc_hsum(&acc[t]);
-}
-
-/* One tile of Q4_K / Q5_K / Q6_K; kind and T are compile-time constants after inlining. */
-KQ_INLINE int k_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y,
-                     int64_t ldy, int T) {
-    const size_t wb = kbytes(kind), xb = sizeof(block_q8_K);
-    kq_acc acc[KQ_TT][KQ_TR];
-    v128_t accm[KQ_TT][KQ_TR]; /* Q4_K: 4 lanes per row; Q5_K: [t][0] has the 4 rows in its lanes */
-    KQ_UNROLL
-    for (int t = 0; t < T; t++) {
-        KQ_UNROLL
-        for (int r = 0; r < KQ_TR; r++) {
-            kq_acc_zero(&acc[t][r]);
-            accm[t][r] = wasm_f32x4_splat(0.0f);
-        }
-    }
-    for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *wr[KQ_TR];
-        KQ_UNROLL
-        for (int r = 0; r < KQ_TR; r++) wr[r] = w + (size_t)r * ws + (size_t)i * wb;
-        const uint8_t *xr[KQ_TT];
-        KQ_UNROLL
-        for (int t = 0; t < T; t++) xr[t] = x + (size_t)t * xs + (size_t)i * xb;
-        const int doff = kind == K_Q6_K ? 208 : 0;
-        const v128_t dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + doff), ld16(wr[1] + doff), ld16(wr[2] + doff),
-                                                  ld16(wr[3] + doff)));
-        /* integer scales: sc[r][c] for chunk c (Q6_K: two per chunk, [2c] and [2c+1]) */
-        uint32_t u[KQ_TR][4];
-        if (kind != K_Q6_K) {
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) k4_scales(wr[r] + 4, u[r]);
-        }
-        v128_t lane[KQ_TT][KQ_TR][2];
-        KQ_UNROLL
-        for (int t = 0; t < T; t++) {
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) lane[t][r][0] = lane[t][r][1] = wasm_i32x4_splat(0);
-        }
-        for (int c = 0; c < 8; c++) {
-            v128_t yv[KQ_TT][4];
-            KQ_UNROLL
-            for (int t = 0; t < T; t++) widen_y(xr[t] + 4 + 32 * c, yv[t]);
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) {
-                v128_t q[4];
-                unpack_k(kind, wr[r], c, q);
-                v128_t s0, s1;
-                if (kind == K_Q6_K) {
-                    s0 = wasm_i32x4_splat(((const int8_t *)wr[r])[192 + 2 * c]);
-                    s1 = wasm_i32x4_splat(((const int8_t *)wr[r])[192 + 2 * c + 1]);
-                } else {
-                    s0 = s1 = wasm_i32x4_splat((int32_t)((u[r][c / 4] >> (8 * (c % 4))) & 0xFF));
-                }
-                KQ_UNROLL
-                for (int t = 0; t < T; t++) {
-                    const v128_t l0 = kq_quad(q[0], q[1], yv[t][0], yv[t][1]);
-                    const v128_t l1 = kq_quad(q[2], q[3], yv[t][2], yv[t][3]);
-                    lane[t][r][0] = wasm_i32x4_add(lane[t][r][0], wasm_i32x4_mul(l0, s0));
-                    lane[t][r][1] = wasm_i32x4_add(lane[t][r][1], wasm_i32x4_mul(l1, s1));
-                }
-            }
-        }
-        v128_t dmw = dw, mne[KQ_TR], mno[KQ_TR]; /* mins of sub-blocks 0,2,4,6 and 1,3,5,7 as i32 */
-        if (kind != K_Q6_K) {
-            dmw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + 2), ld16(wr[1] + 2), ld16(wr[2] + 2), ld16(wr[3] + 2)));
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) {
-                const v128_t m16 = wasm_u16x8_extend_high_u8x16(wasm_i32x4_make(0, 0, (int32_t)u[r][2], (int32_t)u[r][3]));
-                mne[r] = wasm_v128_and(m16, wasm_i32x4_splat(0xFFFF));
-                mno[r] = wasm_u32x4_shr(m16, 16);
-            }
-        }
-        KQ_UNROLL
-        for (int t = 0; t < T; t++) {
-            const float yd = ldf(xr[t]);
-            const v128_t d = wasm_f32x4_mul(wasm_f32x4_splat(yd), dw);
-            const float dr[KQ_TR] = {wasm_f32x4_extract_lane(d, 0), wasm_f32x4_extract_lane(d, 1),
-                                     wasm_f32x4_extract_lane(d, 2), wasm_f32x4_extract_lane(d, 3)};
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) kq_acc_fma(&acc[t][r], lane[t][r][0], lane[t][r][1], dr[r]);
             if (kind == K_Q6_K) continue;
-            /* min terms: s0[t'] / s1[t'] = bsums of sub-block 2t' / 2t'+1 (32 each), in i32 (any bsums) */
-            const v128_t pa = wasm_i32x4_extadd_pairwise_i16x8(kq_load(xr[t] + 4 + QK_K));
-            const v128_t pb = wasm_i32x4_extadd_pairwise_i16x8(kq_load(xr[t] + 4 + QK_K + 16));
-            const v128_t s0 = wasm_i32x4_shuffle(pa, pb, 0, 2, 4, 6), s1 = wasm_i32x4_shuffle(pa, pb, 1, 3, 5, 7);
-            const v128_t dmin = wasm_f32x4_mul(wasm_f32x4_splat(-yd), dmw);
-            v128_t prod[KQ_TR];
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++)
-                prod[r] = wasm_i32x4_add(wasm_i32x4_mul(mne[r], s0), wasm_i32x4_mul(mno[r], s1));
-            if (kind == K_Q4_K) {
-                const float dm[KQ_TR] = {wasm_f32x4_extract_lane(dmin, 0), wasm_f32x4_extract_lane(dmin, 1),
-                                         wasm_f32x4_extract_lane(dmin, 2), wasm_f32x4_extract_lane(dmin, 3)};
-                KQ_UNROLL
-                for (int r = 0; r < KQ_TR; r++)
-                    accm[t][r] = kq_fma4(wasm_f32x4_splat(dm[r]), wasm_f32x4_convert_i32x4(prod[r]), accm[t][r]);
-            } else {
-                const v128_t ps = hsum4x4(prod[0], prod[1], prod[2], prod[3]);
-                accm[t][0] = kq_fma4(dmin, wasm_f32x4_convert_i32x4(ps), accm[t][0]);
-            }
+            /* min terms: prod[t'] = min(2t') * bsum(2t') + min(2t'+1) * bsum(2t'+1), in i32 */
+            const v128_t prod = wasm_i32x4_add(wasm_i32x4_mul(mne, yb[t][32]), wasm_i32x4_mul(mno, yb[t][33]));
+            const v128_t dmin = wasm_f32x4_splat(-yd * dmw);
+            if (kind == K_Q4_K)
+                accm[t] = kq_fma4(dmin, wasm_f32x4_convert_i32x4(prod), accm[t]);
+            else
+                accm[t] = kq_fma4(dmin, wasm_f32x4_splat((float)kq_hsum_i32(prod)), accm[t]);
         }
     }
     KQ_UNROLL
     for (int t = 0; t < T; t++) {
-        float s5[KQ_TR];
-        wasm_v128_store(s5, accm[t][0]);
-        KQ_UNROLL
-        for (int r = 0; r < KQ_TR; r++) {
-            float res = kq_acc_hsum(&acc[t][r]);
-            if (kind == K_Q4_K) {
-                float m[4];
-                wasm_v128_store(m, accm[t][r]);
-                res = res + ((m[0] + m[2]) + (m[1] + m[3]));
-            } else if (kind == K_Q5_K) {
-                res = res + s5[r];
-            }
-            y[t * ldy + r] = res;
-        }
+        float res = kq_acc_hsum(&acc[t]), m[4];
+        wasm_v128_store(m, accm[t]);
+        if (kind == K_Q4_K) res = res + ((m[0] + m[2]) + (m[1] + m[3]));
+        if (kind == K_Q5_K) res = res + m[0];
+        y[t * ldy] = res;
     }
-    return 0;
 }
 
 /* IQ4_XS: 4 rows in the 4 float lanes; sum += dl * sumi per 32-element sub-block, as the scalar. */
@@ -371,21 +277,8 @@ KQ_INLINE int iq4xs_tile(const uint8_t *w, size_t ws, const uint8_t *x, size_t x
     return 0;
 }
 
-#define KTILE(NAME, KIND)                                                                            \
-    KQ_INLINE int NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y, \
-                       int64_t ldy, int T) {                                                         \
-        return k_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                            \
-    }
-
-KTILE(tile_q4_K, K_Q4_K)
-KTILE(tile_q5_K, K_Q5_K)
-
-KQ_TILES(tile_q4_K, q4_K, QK_K)
-KQ_TILES(tile_q5_K, q5_K, QK_K)
 KQ_TILES(iq4xs_tile, iq4_xs, QK_K)
 
-void kq_gemm_q4_K(KQ_GEMM_ARGS) { kq_drive(tile_q4_K_tiles, kq_dot_q4_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
-void kq_gemm_q5_K(KQ_GEMM_ARGS) { kq_drive(tile_q5_K_tiles, kq_dot_q5_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
 /* Row kernels for T = 1..KQ_TT tokens. */
 typedef void (*k_row_fn)(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y,
                          int64_t ldy);
@@ -400,6 +293,8 @@ typedef void (*k_row_fn)(const uint8_t *w, const uint8_t *x, size_t xs, const v1
                          int64_t ldy) { k_row(KIND, w, x, xs, yp, nb, y, ldy, 4); }                             \
     static const k_row_fn NAME##_rows[KQ_TT + 1] = {0, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
 
+KROWS(row_q4_K, K_Q4_K)
+KROWS(row_q5_K, K_Q5_K)
 KROWS(row_q6_K, K_Q6_K)
 
 /* Tokens in groups whose prepared activations stay in L2 (~256 KB); inside a group, rows outermost
@@ -432,6 +327,8 @@ static void k_drive(const k_row_fn rows[KQ_TT + 1], float (*dot)(const void *, c
     free(yp);
 }
 
+void kq_gemm_q4_K(KQ_GEMM_ARGS) { k_drive(row_q4_K_rows, kq_dot_q4_K, w, ws, x, xs, k, nr, n, y, ldy); }
+void kq_gemm_q5_K(KQ_GEMM_ARGS) { k_drive(row_q5_K_rows, kq_dot_q5_K, w, ws, x, xs, k, nr, n, y, ldy); }
 void kq_gemm_q6_K(KQ_GEMM_ARGS) { k_drive(row_q6_K_rows, kq_dot_q6_K, w, ws, x, xs, k, nr, n, y, ldy); }
 void kq_gemm_iq4_xs(KQ_GEMM_ARGS) { kq_drive(iq4xs_tile_tiles, kq_dot_iq4_xs, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
 
