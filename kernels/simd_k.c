@@ -1,5 +1,7 @@
-/* simd_k.c: wasm SIMD128 multi-row kernels for the 256-element super-block types Q4_K, Q5_K, Q6_K and
- * IQ4_XS against Q8_K activations. A tile is KQ_TR (4) weight rows x T (1..4) activation rows.
+/* simd_k.c: wasm SIMD128 kernels for the 256-element super-block types Q4_K, Q5_K, Q6_K and IQ4_XS
+ * against Q8_K activations. Q4_K / Q5_K / Q6_K: the activations are widened to i16 once per call and
+ * a kernel takes one weight row x T (1..4) tokens, so each weight chunk is unpacked once for T tokens.
+ * IQ4_XS: a tile of KQ_TR (4) weight rows x T (1..4) activation rows.
  *
  * Q4_K / Q5_K / Q6_K follow the scalar reference (quant_k.c) exactly: per super-block, the 32-element
  * chunk c gives 8 integer quads (lane j = elements 4j..4j+3 of the chunk), each times its sub-block's
@@ -16,12 +18,6 @@
 #ifdef __wasm_simd128__
 
 enum { K_Q4_K, K_Q5_K, K_Q6_K };
-
-typedef struct {
-    float d;
-    int8_t qs[QK_K];
-    int16_t bsums[QK_K / 16];
-} q8k_layout; /* = block_q8_K */
 
 KQ_INLINE size_t kbytes(int kind) {
     return kind == K_Q4_K ? sizeof(block_q4_K) : kind == K_Q5_K ? sizeof(block_q5_K) : sizeof(block_q6_K);
