@@ -1,5 +1,7 @@
-/* simd_k.c: wasm SIMD128 multi-row kernels for the 256-element super-block types Q4_K, Q5_K, Q6_K and
- * IQ4_XS against Q8_K activations. A tile is KQ_TR (4) weight rows x T (1..4) activation rows.
+/* simd_k.c: wasm SIMD128 kernels for the 256-element super-block types Q4_K, Q5_K, Q6_K and IQ4_XS
+ * against Q8_K activations. Q4_K / Q5_K / Q6_K: the activations are widened to i16 once per call and
+ * a kernel takes one weight row x T (1..4) tokens, so each weight chunk is unpacked once for T tokens.
+ * IQ4_XS: a tile of KQ_TR (4) weight rows x T (1..4) activation rows.
  *
  * Q4_K / Q5_K / Q6_K follow the scalar reference (quant_k.c) exactly: per super-block, the 32-element
  * chunk c gives 8 integer quads (lane j = elements 4j..4j+3 of the chunk), each times its sub-block's
@@ -9,17 +11,13 @@
  * scalar per row, both added after the 8 lanes are reduced.
  * IQ4_XS follows its generic scalar order (quant_iq4.c): one integer sum per 32-element sub-block,
  * sum += (d4d8 * (ls - 32)) * sumi with a rounded multiply and add, here 4 rows in the 4 lanes. */
+#include <stdlib.h>
+
 #include "simd_common.h"
 
 #ifdef __wasm_simd128__
 
 enum { K_Q4_K, K_Q5_K, K_Q6_K };
-
-typedef struct {
-    float d;
-    int8_t qs[QK_K];
-    int16_t bsums[QK_K / 16];
-} q8k_layout; /* = block_q8_K */
 
 KQ_INLINE size_t kbytes(int kind) {
     return kind == K_Q4_K ? sizeof(block_q4_K) : kind == K_Q5_K ? sizeof(block_q5_K) : sizeof(block_q6_K);
@@ -32,48 +30,6 @@ KQ_INLINE void widen_y(const uint8_t *q8, v128_t y[4]) {
     y[1] = kq_odd_i8(v0);
     y[2] = kq_even_i8(v1);
     y[3] = kq_odd_i8(v1);
-}
-
-/* Chunk c (elements 32c..32c+31) of a super-block as q[0..3] (even/odd of 0..15, of 16..31), i16. */
-KQ_INLINE void unpack_k(int kind, const uint8_t *b, int c, v128_t q[4]) {
-    if (kind == K_Q6_K) {
-        const int h = c / 4, k = c % 4;
-        const uint8_t *ql = b + 64 * h + 32 * (k & 1), *qh = b + 128 + 32 * h;
-        KQ_UNROLL
-        for (int j = 0; j < 2; j++) {
-            const v128_t v = kq_load(ql + 16 * j), hv = kq_load(qh + 16 * j);
-            const v128_t nib = k < 2 ? wasm_v128_and(v, wasm_i8x16_splat(0x0F))
-                                     : wasm_v128_and(wasm_u16x8_shr(v, 4), wasm_i8x16_splat(0x0F));
-            /* bits 2k..2k+1 of qh to bits 4..5 */
-            const v128_t hs = k < 2 ? wasm_i16x8_shl(hv, 4 - 2 * k) : k == 2 ? hv : wasm_u16x8_shr(hv, 2);
-            const v128_t hb = wasm_v128_and(hs, wasm_i8x16_splat(0x30));
-            const v128_t qv = wasm_i8x16_sub(wasm_v128_or(nib, hb), wasm_i8x16_splat(32));
-            q[2 * j] = kq_even_i8(qv);
-            q[2 * j + 1] = kq_odd_i8(qv);
-        }
-        return;
-    }
-    const int g = c / 2, hi = c & 1;
-    const uint8_t *qs = b + (kind == K_Q5_K ? 48 : 16) + 32 * g;
-    const v128_t m = wasm_i16x8_splat(0x000F);
-    KQ_UNROLL
-    for (int j = 0; j < 2; j++) {
-        const v128_t v = kq_load(qs + 16 * j);
-        if (!hi) {
-            q[2 * j] = wasm_v128_and(v, m);
-            q[2 * j + 1] = wasm_v128_and(wasm_u16x8_shr(v, 8), m);
-        } else {
-            q[2 * j] = wasm_v128_and(wasm_u16x8_shr(v, 4), m);
-            q[2 * j + 1] = wasm_u16x8_shr(v, 12);
-        }
-        if (kind == K_Q5_K) { /* bit c of qh[l] is the 5th bit of element l of sub-block c */
-            const v128_t hv = kq_load(b + 16 + 16 * j);
-            const v128_t t = c <= 4 ? wasm_i16x8_shl(hv, 4 - c) : wasm_u16x8_shr(hv, c - 4);
-            const v128_t b16 = wasm_i16x8_splat(0x10);
-            q[2 * j] = wasm_v128_or(q[2 * j], wasm_v128_and(t, b16));
-            q[2 * j + 1] = wasm_v128_or(q[2 * j + 1], wasm_v128_and(wasm_u16x8_shr(t, 8), b16));
-        }
-    }
 }
 
 /* Lane r of the result = the sum of the 4 lanes of v[r] (exact integer sums). */
@@ -93,124 +49,167 @@ KQ_INLINE void k4_scales(const uint8_t *p, uint32_t u[4]) {
     u[0] &= 0x3f3f3f3fu;
 }
 
-/* One tile of Q4_K / Q5_K / Q6_K; kind and T are compile-time constants after inlining. */
-KQ_INLINE int k_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y,
-                     int64_t ldy, int T) {
+/* V8 keeps a function's loads in program order but places the arithmetic on their results as late as
+ * possible, so an unrolled body's loads all run first and their values are spilled. Storing a result
+ * that the next loads must follow (a volatile store to a stack slot) keeps each step's loads next to
+ * their use. */
+#define KQ_PIN(v) (*pin = (v))
+
+/* Activations prepared once per gemm call, per token and super-block: chunk c (elements 32c..32c+31)
+ * widened to i16 as 4 vectors (even / odd elements of 0..15, even / odd of 16..31), then the bsums of
+ * the 32-element sub-blocks 0,2,4,6 and 1,3,5,7 as i32 (the Q4_K/Q5_K min terms). */
+#define KP_V 34
+
+static void prep_q8_K(const uint8_t *x, size_t xs, int64_t nb, int64_t n, v128_t *yp) {
+    for (int64_t t = 0; t < n; t++) {
+        for (int64_t i = 0; i < nb; i++, yp += KP_V) {
+            const uint8_t *b = x + (size_t)t * xs + (size_t)i * sizeof(block_q8_K);
+            for (int c = 0; c < 8; c++) widen_y(b + 4 + 32 * c, yp + 4 * c);
+            const v128_t pa = wasm_i32x4_extadd_pairwise_i16x8(kq_load(b + 4 + QK_K));
+            const v128_t pb = wasm_i32x4_extadd_pairwise_i16x8(kq_load(b + 4 + QK_K + 16));
+            yp[32] = wasm_i32x4_shuffle(pa, pb, 0, 2, 4, 6);
+            yp[33] = wasm_i32x4_shuffle(pa, pb, 1, 3, 5, 7);
+        }
+    }
+}
+
+/* Q6_K, half h, chunk k of the half (elements 128h + 32k ..), elements 16j..16j+15 of the chunk:
+ * (q - 32) * scale as i16, even elements in *e, odd in *o. q's low 4 bits are nibble k / 2 of
+ * ql[64h + 32(k & 1) + l], its top 2 bits bits 2k..2k+1 of qh[32h + l]; both are brought to their
+ * place in each byte with u16 shifts by constants (bits leaking across bytes are masked off). */
+KQ_INLINE void q6k_part(const uint8_t *b, int h, int k, int j, v128_t *e, v128_t *o) {
+    const v128_t v = kq_load(b + 64 * h + 32 * (k & 1) + 16 * j), hv = kq_load(b + 128 + 32 * h + 16 * j);
+    const v128_t m4 = wasm_i8x16_splat(0x0F), m2 = wasm_i8x16_splat(0x30);
+    const v128_t nib = wasm_v128_and(k < 2 ? v : wasm_u16x8_shr(v, 4), m4);
+    const v128_t hs = k == 0 ? wasm_i16x8_shl(hv, 4) : k == 1 ? wasm_i16x8_shl(hv, 2) : k == 2 ? hv : wasm_u16x8_shr(hv, 2);
+    const v128_t q = wasm_i8x16_sub(wasm_v128_or(nib, wasm_v128_and(hs, m2)), wasm_i8x16_splat(32));
+    /* the scale byte in both bytes of every i16 lane, then the high one sign-extended */
+    const v128_t s = wasm_i16x8_shr(wasm_v128_load8_splat(b + 192 + 8 * h + 2 * k + j), 8);
+    *e = wasm_i16x8_mul(kq_even_i8(q), s);
+    *o = wasm_i16x8_mul(kq_odd_i8(q), s);
+}
+
+/* Q4_K / Q5_K, group g (sub-blocks 2g and 2g+1, from the low and high nibbles of qs[32g + l]),
+ * elements 16j..16j+15 of each: q * scale as i16 (<= 31 * 63), even / odd elements in e[0] / o[0]
+ * (sub-block 2g) and e[1] / o[1] (2g+1). Q5_K's 5th bit of element l of sub-block c is bit c of
+ * qh[l]; qh is shifted right by 2g (a u16 shift: each byte's bits stay in it) so bits 0 and 1 of
+ * each byte are those of the two sub-blocks. */
+KQ_INLINE void q45k_part(int kind, const uint8_t *b, int g, int j, const uint8_t sc[8], v128_t e[2], v128_t o[2]) {
+    const v128_t v = kq_load(b + (kind == K_Q5_K ? 48 : 16) + 32 * g + 16 * j);
+    const v128_t m4 = wasm_i16x8_splat(0x0F);
+    e[0] = wasm_v128_and(v, m4);
+    o[0] = wasm_v128_and(wasm_u16x8_shr(v, 8), m4);
+    e[1] = wasm_v128_and(wasm_u16x8_shr(v, 4), m4);
+    o[1] = wasm_u16x8_shr(v, 12);
+    if (kind == K_Q5_K) {
+        const v128_t hv = wasm_u16x8_shr(kq_load(b + 16 + 16 * j), 2 * g), b4 = wasm_i16x8_splat(0x10);
+        e[0] = wasm_v128_or(e[0], wasm_v128_and(wasm_i16x8_shl(hv, 4), b4));
+        o[0] = wasm_v128_or(o[0], wasm_v128_and(wasm_u16x8_shr(hv, 4), b4));
+        e[1] = wasm_v128_or(e[1], wasm_v128_and(wasm_i16x8_shl(hv, 3), b4));
+        o[1] = wasm_v128_or(o[1], wasm_v128_and(wasm_u16x8_shr(hv, 5), b4));
+    }
+    KQ_UNROLL
+    for (int h = 0; h < 2; h++) {
+        const v128_t s = wasm_i16x8_splat(sc[2 * g + h]);
+        e[h] = wasm_i16x8_mul(e[h], s);
+        o[h] = wasm_i16x8_mul(o[h], s);
+    }
+}
+
+/* One weight row against T tokens (yp: the first token's prepared blocks, x its Q8_K row). Per
+ * super-block, chunk c's elements are unpacked once and multiplied by their sub-block's integer scale
+ * in i16 (|q * scale| <= 32 * 128), then dotted with each token: lane j of the chunk's first / second
+ * 16 elements gets elements 4j..4j+3 (i32x4.dot of the even and of the odd elements, added), summed
+ * over the 8 chunks into 8 int32 lanes, exactly the reference's integers. */
+KQ_INLINE void k_row(int kind, const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb,
+                     float *y, int64_t ldy, int T) {
     const size_t wb = kbytes(kind), xb = sizeof(block_q8_K);
-    kq_acc acc[KQ_TT][KQ_TR];
-    v128_t accm[KQ_TT][KQ_TR]; /* Q4_K: 4 lanes per row; Q5_K: [t][0] has the 4 rows in its lanes */
+    volatile v128_t pin_slot, *pin = &pin_slot;
+    kq_acc acc[KQ_TT];
+    v128_t accm[KQ_TT]; /* min terms: Q4_K 4 lanes; Q5_K lane 0 */
     KQ_UNROLL
     for (int t = 0; t < T; t++) {
-        KQ_UNROLL
-        for (int r = 0; r < KQ_TR; r++) {
-            kq_acc_zero(&acc[t][r]);
-            accm[t][r] = wasm_f32x4_splat(0.0f);
-        }
+        kq_acc_zero(&acc[t]);
+        accm[t] = wasm_f32x4_splat(0.0f);
     }
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *wr[KQ_TR];
-        KQ_UNROLL
-        for (int r = 0; r < KQ_TR; r++) wr[r] = w + (size_t)r * ws + (size_t)i * wb;
-        const uint8_t *xr[KQ_TT];
-        KQ_UNROLL
-        for (int t = 0; t < T; t++) xr[t] = x + (size_t)t * xs + (size_t)i * xb;
-        const int doff = kind == K_Q6_K ? 208 : 0;
-        const v128_t dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + doff), ld16(wr[1] + doff), ld16(wr[2] + doff),
-                                                  ld16(wr[3] + doff)));
-        /* integer scales: sc[r][c] for chunk c (Q6_K: two per chunk, [2c] and [2c+1]) */
-        uint32_t u[KQ_TR][4];
-        if (kind != K_Q6_K) {
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) k4_scales(wr[r] + 4, u[r]);
-        }
-        v128_t lane[KQ_TT][KQ_TR][2];
+        const uint8_t *b = w + (size_t)i * wb;
+        const v128_t *yb[KQ_TT];
+        v128_t lane[KQ_TT][2];
         KQ_UNROLL
         for (int t = 0; t < T; t++) {
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) lane[t][r][0] = lane[t][r][1] = wasm_i32x4_splat(0);
+            yb[t] = yp + ((size_t)t * (size_t)nb + (size_t)i) * KP_V;
+            lane[t][0] = lane[t][1] = wasm_i32x4_splat(0);
         }
-        for (int c = 0; c < 8; c++) {
-            v128_t yv[KQ_TT][4];
-            KQ_UNROLL
-            for (int t = 0; t < T; t++) widen_y(xr[t] + 4 + 32 * c, yv[t]);
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) {
-                v128_t q[4];
-                unpack_k(kind, wr[r], c, q);
-                v128_t s0, s1;
-                if (kind == K_Q6_K) {
-                    s0 = wasm_i32x4_splat(((const int8_t *)wr[r])[192 + 2 * c]);
-                    s1 = wasm_i32x4_splat(((const int8_t *)wr[r])[192 + 2 * c + 1]);
-                } else {
-                    s0 = s1 = wasm_i32x4_splat((int32_t)((u[r][c / 4] >> (8 * (c % 4))) & 0xFF));
-                }
+        if (kind == K_Q6_K) {
+            _Pragma("clang loop unroll(disable)")
+            for (int h = 0; h < 2; h++) {
                 KQ_UNROLL
-                for (int t = 0; t < T; t++) {
-                    const v128_t l0 = kq_quad(q[0], q[1], yv[t][0], yv[t][1]);
-                    const v128_t l1 = kq_quad(q[2], q[3], yv[t][2], yv[t][3]);
-                    lane[t][r][0] = wasm_i32x4_add(lane[t][r][0], wasm_i32x4_mul(l0, s0));
-                    lane[t][r][1] = wasm_i32x4_add(lane[t][r][1], wasm_i32x4_mul(l1, s1));
+                for (int k = 0; k < 4; k++) {
+                    KQ_UNROLL
+                    for (int j = 0; j < 2; j++) {
+                        v128_t e, o;
+                        q6k_part(b, h, k, j, &e, &o);
+                        KQ_UNROLL
+                        for (int t = 0; t < T; t++) {
+                            const v128_t *p = yb[t] + 16 * h + 4 * k + 2 * j;
+                            lane[t][j] = wasm_i32x4_add(lane[t][j], kq_quad(e, o, p[0], p[1]));
+                            KQ_PIN(lane[t][j]);
+                        }
+                    }
                 }
             }
         }
-        v128_t dmw = dw, mne[KQ_TR], mno[KQ_TR]; /* mins of sub-blocks 0,2,4,6 and 1,3,5,7 as i32 */
+        v128_t mne = wasm_i32x4_splat(0), mno = mne; /* mins of sub-blocks 0,2,4,6 and 1,3,5,7 */
         if (kind != K_Q6_K) {
-            dmw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + 2), ld16(wr[1] + 2), ld16(wr[2] + 2), ld16(wr[3] + 2)));
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) {
-                const v128_t m16 = wasm_u16x8_extend_high_u8x16(wasm_i32x4_make(0, 0, (int32_t)u[r][2], (int32_t)u[r][3]));
-                mne[r] = wasm_v128_and(m16, wasm_i32x4_splat(0xFFFF));
-                mno[r] = wasm_u32x4_shr(m16, 16);
+            uint32_t u[4];
+            k4_scales(b + 4, u);
+            _Pragma("clang loop unroll(disable)")
+            for (int g = 0; g < 4; g++) {
+                KQ_UNROLL
+                for (int j = 0; j < 2; j++) {
+                    v128_t e[2], o[2];
+                    q45k_part(kind, b, g, j, (const uint8_t *)u, e, o);
+                    KQ_UNROLL
+                    for (int t = 0; t < T; t++) {
+                        const v128_t *p = yb[t] + 8 * g + 2 * j;
+                        lane[t][j] = wasm_i32x4_add(lane[t][j], kq_quad(e[0], o[0], p[0], p[1]));
+                        lane[t][j] = wasm_i32x4_add(lane[t][j], kq_quad(e[1], o[1], p[4], p[5]));
+                        KQ_PIN(lane[t][j]);
+                    }
+                }
             }
+            const v128_t m16 = wasm_u16x8_extend_high_u8x16(wasm_i32x4_make(0, 0, (int32_t)u[2], (int32_t)u[3]));
+            mne = wasm_v128_and(m16, wasm_i32x4_splat(0xFFFF));
+            mno = wasm_u32x4_shr(m16, 16);
         }
+        /* d and (Q4_K / Q5_K) dmin converted together */
+        const v128_t dh = kind == K_Q6_K ? wasm_i32x4_make(ld16(b + 208), 0, 0, 0)
+                                         : wasm_i32x4_make(ld16(b), ld16(b + 2), 0, 0);
+        const v128_t df = kq_h2f4(dh);
+        const float dw = wasm_f32x4_extract_lane(df, 0), dmw = wasm_f32x4_extract_lane(df, 1);
         KQ_UNROLL
         for (int t = 0; t < T; t++) {
-            const float yd = ldf(xr[t]);
-            const v128_t d = wasm_f32x4_mul(wasm_f32x4_splat(yd), dw);
-            const float dr[KQ_TR] = {wasm_f32x4_extract_lane(d, 0), wasm_f32x4_extract_lane(d, 1),
-                                     wasm_f32x4_extract_lane(d, 2), wasm_f32x4_extract_lane(d, 3)};
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++) kq_acc_fma(&acc[t][r], lane[t][r][0], lane[t][r][1], dr[r]);
+            const float yd = ldf(x + (size_t)t * xs + (size_t)i * xb);
+            kq_acc_fma(&acc[t], lane[t][0], lane[t][1], yd * dw);
             if (kind == K_Q6_K) continue;
-            /* min terms: s0[t'] / s1[t'] = bsums of sub-block 2t' / 2t'+1 (32 each), in i32 (any bsums) */
-            const v128_t pa = wasm_i32x4_extadd_pairwise_i16x8(kq_load(xr[t] + 4 + QK_K));
-            const v128_t pb = wasm_i32x4_extadd_pairwise_i16x8(kq_load(xr[t] + 4 + QK_K + 16));
-            const v128_t s0 = wasm_i32x4_shuffle(pa, pb, 0, 2, 4, 6), s1 = wasm_i32x4_shuffle(pa, pb, 1, 3, 5, 7);
-            const v128_t dmin = wasm_f32x4_mul(wasm_f32x4_splat(-yd), dmw);
-            v128_t prod[KQ_TR];
-            KQ_UNROLL
-            for (int r = 0; r < KQ_TR; r++)
-                prod[r] = wasm_i32x4_add(wasm_i32x4_mul(mne[r], s0), wasm_i32x4_mul(mno[r], s1));
-            if (kind == K_Q4_K) {
-                const float dm[KQ_TR] = {wasm_f32x4_extract_lane(dmin, 0), wasm_f32x4_extract_lane(dmin, 1),
-                                         wasm_f32x4_extract_lane(dmin, 2), wasm_f32x4_extract_lane(dmin, 3)};
-                KQ_UNROLL
-                for (int r = 0; r < KQ_TR; r++)
-                    accm[t][r] = kq_fma4(wasm_f32x4_splat(dm[r]), wasm_f32x4_convert_i32x4(prod[r]), accm[t][r]);
-            } else {
-                const v128_t ps = hsum4x4(prod[0], prod[1], prod[2], prod[3]);
-                accm[t][0] = kq_fma4(dmin, wasm_f32x4_convert_i32x4(ps), accm[t][0]);
-            }
+            /* min terms: prod[t'] = min(2t') * bsum(2t') + min(2t'+1) * bsum(2t'+1), in i32 */
+            const v128_t prod = wasm_i32x4_add(wasm_i32x4_mul(mne, yb[t][32]), wasm_i32x4_mul(mno, yb[t][33]));
+            const v128_t dmin = wasm_f32x4_splat(-yd * dmw);
+            if (kind == K_Q4_K)
+                accm[t] = kq_fma4(dmin, wasm_f32x4_convert_i32x4(prod), accm[t]);
+            else
+                accm[t] = kq_fma4(dmin, wasm_f32x4_splat((float)kq_hsum_i32(prod)), accm[t]);
         }
     }
     KQ_UNROLL
     for (int t = 0; t < T; t++) {
-        float s5[KQ_TR];
-        wasm_v128_store(s5, accm[t][0]);
-        KQ_UNROLL
-        for (int r = 0; r < KQ_TR; r++) {
-            float res = kq_acc_hsum(&acc[t][r]);
-            if (kind == K_Q4_K) {
-                float m[4];
-                wasm_v128_store(m, accm[t][r]);
-                res = res + ((m[0] + m[2]) + (m[1] + m[3]));
-            } else if (kind == K_Q5_K) {
-                res = res + s5[r];
-            }
-            y[t * ldy + r] = res;
-        }
+        float res = kq_acc_hsum(&acc[t]), m[4];
+        wasm_v128_store(m, accm[t]);
+        if (kind == K_Q4_K) res = res + ((m[0] + m[2]) + (m[1] + m[3]));
+        if (kind == K_Q5_K) res = res + m[0];
+        y[t * ldy] = res;
     }
-    return 0;
 }
 
 /* IQ4_XS: 4 rows in the 4 float lanes; sum += dl * sumi per 32-element sub-block, as the scalar. */
@@ -274,24 +273,59 @@ KQ_INLINE int iq4xs_tile(const uint8_t *w, size_t ws, const uint8_t *x, size_t x
     return 0;
 }
 
-#define KTILE(NAME, KIND)                                                                            \
-    KQ_INLINE int NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y, \
-                       int64_t ldy, int T) {                                                         \
-        return k_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                            \
-    }
-
-KTILE(tile_q4_K, K_Q4_K)
-KTILE(tile_q5_K, K_Q5_K)
-KTILE(tile_q6_K, K_Q6_K)
-
-KQ_TILES(tile_q4_K, q4_K, QK_K)
-KQ_TILES(tile_q5_K, q5_K, QK_K)
-KQ_TILES(tile_q6_K, q6_K, QK_K)
 KQ_TILES(iq4xs_tile, iq4_xs, QK_K)
 
-void kq_gemm_q4_K(KQ_GEMM_ARGS) { kq_drive(tile_q4_K_tiles, kq_dot_q4_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
-void kq_gemm_q5_K(KQ_GEMM_ARGS) { kq_drive(tile_q5_K_tiles, kq_dot_q5_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
-void kq_gemm_q6_K(KQ_GEMM_ARGS) { kq_drive(tile_q6_K_tiles, kq_dot_q6_K, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
+/* Row kernels for T = 1..KQ_TT tokens. */
+typedef void (*k_row_fn)(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y,
+                         int64_t ldy);
+#define KROWS(NAME, KIND)                                                                                     \
+    static void NAME##_1(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y, \
+                         int64_t ldy) { k_row(KIND, w, x, xs, yp, nb, y, ldy, 1); }                             \
+    static void NAME##_2(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y, \
+                         int64_t ldy) { k_row(KIND, w, x, xs, yp, nb, y, ldy, 2); }                             \
+    static void NAME##_3(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y, \
+                         int64_t ldy) { k_row(KIND, w, x, xs, yp, nb, y, ldy, 3); }                             \
+    static void NAME##_4(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y, \
+                         int64_t ldy) { k_row(KIND, w, x, xs, yp, nb, y, ldy, 4); }                             \
+    static const k_row_fn NAME##_rows[KQ_TT + 1] = {0, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+
+KROWS(row_q4_K, K_Q4_K)
+KROWS(row_q5_K, K_Q5_K)
+KROWS(row_q6_K, K_Q6_K)
+
+/* Tokens in groups whose prepared activations stay in L2 (~256 KB); inside a group, rows outermost
+ * so a weight row stays in L1 while its tokens use it, KQ_TT tokens at a time. Each (row, token)
+ * result is computed the same way whatever the grouping. */
+static void k_drive(const k_row_fn rows[KQ_TT + 1], float (*dot)(const void *, const void *, int64_t),
+                    KQ_GEMM_ARGS) {
+    const int64_t nb = k / QK_K;
+    const size_t per_tok = (size_t)nb * KP_V * sizeof(v128_t);
+    int64_t group = (int64_t)((256u << 10) / per_tok) / KQ_TT * KQ_TT;
+    if (group < KQ_TT) group = KQ_TT;
+    if (group > n) group = n;
+    v128_t *yp = malloc(per_tok * (size_t)group);
+    if (!yp) {
+        kq_redo(dot, w, ws, x, xs, k, nr, n, y, ldy);
+        return;
+    }
+    const uint8_t *wb = w, *xb = x;
+    for (int64_t t0 = 0; t0 < n; t0 += group) {
+        const int64_t g = n - t0 < group ? n - t0 : group;
+        prep_q8_K(xb + (size_t)t0 * xs, xs, nb, g, yp);
+        for (int64_t r = 0; r < nr; r++) {
+            for (int64_t t = 0; t < g; t += KQ_TT) {
+                const int64_t T = g - t < KQ_TT ? g - t : KQ_TT;
+                rows[T](wb + (size_t)r * ws, xb + (size_t)(t0 + t) * xs, xs, yp + (size_t)t * (size_t)nb * KP_V, nb,
+                        y + (t0 + t) * ldy + r, ldy);
+            }
+        }
+    }
+    free(yp);
+}
+
+void kq_gemm_q4_K(KQ_GEMM_ARGS) { k_drive(row_q4_K_rows, kq_dot_q4_K, w, ws, x, xs, k, nr, n, y, ldy); }
+void kq_gemm_q5_K(KQ_GEMM_ARGS) { k_drive(row_q5_K_rows, kq_dot_q5_K, w, ws, x, xs, k, nr, n, y, ldy); }
+void kq_gemm_q6_K(KQ_GEMM_ARGS) { k_drive(row_q6_K_rows, kq_dot_q6_K, w, ws, x, xs, k, nr, n, y, ldy); }
 void kq_gemm_iq4_xs(KQ_GEMM_ARGS) { kq_drive(iq4xs_tile_tiles, kq_dot_iq4_xs, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
 
 #else

@@ -186,6 +186,51 @@ static void test_type(uint32_t type) {
     (void)vt;
 }
 
+/* A (row, token) result must not depend on the tiling: the engine splits rows across threads in
+ * multiples of 8 and tokens arbitrarily, and the K-quant drivers prepare tokens in groups (a long
+ * row makes several groups). Every split must give the scalar reference's bits. */
+static void test_tiling(void) {
+    static const uint32_t types[] = {KQ_Q4_K, KQ_Q5_K, KQ_Q6_K, KQ_IQ4_XS, KQ_Q4_0, KQ_Q8_0};
+    const int64_t k = 64 * QK_K, rows = 19, n = 11;
+    for (unsigned ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const uint32_t type = types[ti];
+        const kq_traits *tr = kq_get(type);
+        const size_t wb = kq_row_bytes(type, k), xb = kq_row_bytes(tr->vec_type, k);
+        uint8_t *w = malloc(wb * rows), *xq = malloc(xb * n);
+        float *src = malloc(sizeof(float) * (size_t)k), *ref = malloc(sizeof(float) * rows * n),
+              *got = malloc(sizeof(float) * rows * n);
+        if (!w || !xq || !src || !ref || !got) {
+            CHECK(0, "out of memory");
+            return;
+        }
+        fill_rows(type, w, k, rows, 1, src);
+        fill_rows(tr->vec_type, xq, k, n, 0, src);
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t r = 0; r < rows; r++) ref[t * rows + r] = tr->dot(w + r * wb, xq + t * xb, k);
+        /* splits: all at once; rows 0-7 / 8-15 / 16-18 with tokens 0-4 / 5-10; one token at a time */
+        static const int64_t rsplit[][2] = {{0, 19}, {0, 8}, {8, 16}, {16, 19}};
+        int fails = 0;
+        for (int mode = 0; mode < 3; mode++) {
+            memset(got, 0, sizeof(float) * rows * n);
+            for (unsigned rs = mode == 0 ? 0 : 1; rs < (mode == 0 ? 1u : 4u); rs++) {
+                const int64_t r0 = rsplit[rs][0], r1 = rsplit[rs][1];
+                for (int64_t t0 = 0; t0 < n;) {
+                    const int64_t cnt = mode == 0 ? n : mode == 1 ? (t0 == 0 ? 5 : n - 5) : 1;
+                    kq_matmul(type, w, k, r0, r1, xq + t0 * xb, cnt, got + t0 * rows, rows);
+                    t0 += cnt;
+                }
+            }
+            for (int64_t i = 0; i < rows * n; i++) fails += !same_bits(ref[i], got[i]);
+        }
+        CHECK(fails == 0, "%s: %d results depend on the row / token split", tr->name, fails);
+        free(w);
+        free(xq);
+        free(src);
+        free(ref);
+        free(got);
+    }
+}
+
 /* The activation quantizers: kq_round_acts (fast path) vs the table's scalar quantize. */
 static void test_quantizers(void) {
     static const uint32_t wtypes[] = {KQ_Q4_0, KQ_Q4_1, KQ_Q4_K};
@@ -287,6 +332,7 @@ int main(void) {
     static const uint32_t types[] = {KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1, KQ_Q8_0, KQ_IQ4_NL, KQ_Q4_K,
                                      KQ_Q5_K, KQ_Q6_K, KQ_IQ4_XS, KQ_F32, KQ_F16, KQ_BF16};
     for (unsigned i = 0; i < sizeof types / sizeof types[0]; i++) test_type(types[i]);
+    test_tiling();
     test_quantizers();
     test_fma_midpoint();
     return check_report("test_simd");
