@@ -197,6 +197,49 @@ const result = {
   wllama_version: wllamaVersion, banned_tokens: banned.length, browser: null, lfm2: null, wllama: null, ratio: { prefill: null, decode: null },
   note: 'medians of each engine\'s own timers; a shared 2-core VM swings +-30% between runs: compare ratios from one run',
 };
+/** Medians and ratios of the runs so far. */
+function summarize() {
+  for (const name of ['lfm2', 'wllama']) {
+    const s = result[name];
+    if (!s?.runs?.length) continue;
+    s.prefill_tokens_per_s = median(s.runs.map((r) => r.prefill_tps));
+    s.decode_tokens_per_s = median(s.runs.map((r) => r.decode_tps));
+    s.prompt_tokens = median(s.runs.map((r) => r.prompt_tokens));
+  }
+  const a = result.lfm2, b = result.wllama;
+  if (a?.prefill_tokens_per_s && b?.prefill_tokens_per_s) {
+    result.ratio = { prefill: a.prefill_tokens_per_s / b.prefill_tokens_per_s, decode: a.decode_tokens_per_s / b.decode_tokens_per_s };
+  }
+}
+
+function report() {
+  summarize();
+  const f = (x, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+  const row = (name, s) => `| ${name} | ${s?.threads ?? THREADS} | ${f(s?.prefill_tokens_per_s)} | ${f(s?.decode_tokens_per_s, 2)} | ${s?.load_ms ? f(s.load_ms / 1000) : 'n/a'} |`;
+  const runs = Math.min(result.lfm2?.runs?.length ?? 0, result.wllama?.runs?.length ?? REPS);
+  console.log(`\n### ${result.model} in ${result.browser?.userAgent?.match(/Chrom(e|ium)\/[\d.]+/)?.[0] ?? 'Chromium'}, prompt ~${P} tokens, ${N} generated, ${runs} timed run(s) each (medians)\n`);
+  console.log('| engine | threads | prefill tok/s | decode tok/s | load s |');
+  console.log('|---|---|---|---|---|');
+  console.log(row('lfm2-wasm', result.lfm2));
+  console.log(row(`wllama ${wllamaVersion}`, result.wllama));
+  console.log(`| lfm2-wasm / wllama | | ${f(result.ratio.prefill, 2)}x | ${f(result.ratio.decode, 2)}x | |`);
+  if (result.wllama?.error) console.log(`\n${result.wllama.error}`);
+  const json = JSON.stringify(result, null, 2);
+  if (opt.json && opt.json !== '-') fs.writeFileSync(opt.json, json + '\n');
+  console.log('\n' + json);
+}
+
+// Ctrl-C / SIGTERM: report the runs done so far (on a slow machine a run can take minutes)
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, async () => {
+    log(`${sig}: reporting the runs done so far`);
+    result.interrupted = true;
+    report();
+    await h.close().catch(() => {});
+    process.exit(130);
+  });
+}
+
 let exitCode = 0;
 try {
   const pages = { lfm2: await h.context.newPage(), wllama: await h.context.newPage() };
@@ -247,17 +290,6 @@ try {
       await new Promise((res) => setTimeout(res, 300));
     }
   }
-  for (const name of ['lfm2', 'wllama']) {
-    const s = result[name];
-    if (!s?.runs?.length) continue;
-    s.prefill_tokens_per_s = median(s.runs.map((r) => r.prefill_tps));
-    s.decode_tokens_per_s = median(s.runs.map((r) => r.decode_tps));
-    s.prompt_tokens = median(s.runs.map((r) => r.prompt_tokens));
-  }
-  const a = result.lfm2, b = result.wllama;
-  if (a?.prefill_tokens_per_s && b?.prefill_tokens_per_s) {
-    result.ratio = { prefill: a.prefill_tokens_per_s / b.prefill_tokens_per_s, decode: a.decode_tokens_per_s / b.decode_tokens_per_s };
-  }
 } catch (e) {
   log(`failed: ${e?.stack ?? e}`);
   result.error = String(e?.message ?? e);
@@ -266,16 +298,5 @@ try {
   await h.close();
 }
 
-const f = (x, d = 1) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(d) : 'n/a');
-const row = (name, s) => `| ${name} | ${s?.threads ?? THREADS} | ${f(s?.prefill_tokens_per_s)} | ${f(s?.decode_tokens_per_s, 2)} | ${s?.load_ms ? f(s.load_ms / 1000) : 'n/a'} |`;
-console.log(`\n### ${result.model} in ${result.browser?.userAgent?.match(/Chrom(e|ium)\/[\d.]+/)?.[0] ?? 'Chromium'}, prompt ${P} tokens, ${N} generated, ${REPS} runs (medians)\n`);
-console.log('| engine | threads | prefill tok/s | decode tok/s | load s |');
-console.log('|---|---|---|---|---|');
-console.log(row('lfm2-wasm', result.lfm2));
-console.log(row(`wllama ${wllamaVersion}`, result.wllama));
-console.log(`| lfm2-wasm / wllama | | ${f(result.ratio.prefill, 2)}x | ${f(result.ratio.decode, 2)}x | |`);
-if (result.wllama?.error) console.log(`\n${result.wllama.error}`);
-const json = JSON.stringify(result, null, 2);
-if (opt.json && opt.json !== '-') fs.writeFileSync(opt.json, json + '\n');
-console.log('\n' + json);
+report();
 process.exit(exitCode);
