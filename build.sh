@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # build.sh: builds the engine.
 #   ./build.sh           both builds below
-#   ./build.sh wasm      wasm/dist/lfm2.mjs + lfm2.wasm: emcc, SIMD128 + pthreads, ES module for web/worker/node
+#   ./build.sh wasm      wasm/dist/lfm2.mjs + lfm2.wasm: emcc, SIMD128 + pthreads, ES module for web/worker/node;
+#                        wasm/dist/lfm2-st.mjs + lfm2-st.wasm: the same without threads (pages not cross-origin isolated)
 #   ./build.sh native    build/native/: the C unit tests with gcc, -fsanitize=address,undefined
 #   ./build.sh wasm-tests build/wasm-tests/: the kernel tests as wasm (SIMD kernels vs scalar)
 # Installs emscripten with apt when it is missing and we are root; otherwise says what to do.
@@ -26,26 +27,42 @@ need_emcc() {
   export NODE_PATH=/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}
 }
 
-build_wasm() {
-  need_emcc
-  mkdir -p wasm/dist
-  local exports
+# One emcc link of the engine. $1: output name (wasm/dist/$1.mjs + .wasm); the rest: extra flags.
+emcc_engine() {
+  local name=$1 exports
+  shift
   # every function of the public header, and nothing else
   exports=$(grep -o '\blfm2_[a-z_0-9]*(' src/lfm2.h | tr -d '(' | sed 's/^/_/' | sort -u | paste -sd, -)
   # KQ_EXACT_FMA=0: wasm has no FMA instruction and emulating llama.cpp's fused steps exactly costs
   # 1.6-2.6x kernel time; a rounded multiply + add keeps the logits within the tight tolerance of
   # llama.cpp on every fixture whose rounding is reproducible (tests/conformance.test.mjs).
-  emcc "${CFLAGS_COMMON[@]}" -DKQ_EXACT_FMA=0 ${WASM_CFLAGS:-} -Wno-pedantic -Wno-pthreads-mem-growth -O3 -msimd128 -pthread \
-    "${ENGINE_SRC[@]}" wasm/*.c -o wasm/dist/lfm2.mjs \
-    -sPTHREAD_POOL_SIZE='Module["nThreads"]||2' -sMODULARIZE -sEXPORT_ES6 -sEXPORT_NAME=createLFM2 \
+  emcc "${CFLAGS_COMMON[@]}" -DKQ_EXACT_FMA=0 ${WASM_CFLAGS:-} -Wno-pedantic -O3 -msimd128 "$@" \
+    "${ENGINE_SRC[@]}" wasm/*.c -o "wasm/dist/$name.mjs" \
+    -sMODULARIZE -sEXPORT_ES6 -sEXPORT_NAME=createLFM2 \
     -sENVIRONMENT=web,worker,node -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB -sINITIAL_MEMORY=64MB \
     -sTOTAL_STACK=1MB -sWASM_BIGINT -sMALLOC=emmalloc \
     -sEXPORTED_FUNCTIONS="$exports,_lfm2_js_reader,_malloc,_free" \
     -sEXPORTED_RUNTIME_METHODS=UTF8ToString,stringToUTF8,lengthBytesUTF8 \
     --extern-pre-js wasm/extern-pre.js --pre-js wasm/pre.js --post-js wasm/post.js
+}
+
+# Two builds of the same sources, linked side by side (each emcc is mostly one core):
+#   lfm2.mjs     SIMD128 + pthreads: Node, and pages that are cross-origin isolated
+#   lfm2-st.mjs  SIMD128, one thread, no shared memory: pages that are not (no COOP/COEP headers)
+build_wasm() {
+  need_emcc
+  mkdir -p wasm/dist
+  emcc_engine lfm2 -pthread -Wno-pthreads-mem-growth -sPTHREAD_POOL_SIZE='Module["nThreads"]||2' &
+  local mt=$!
+  emcc_engine lfm2-st &
+  local st=$!
+  local fail=0
+  wait "$mt" || fail=1
+  wait "$st" || fail=1
+  [ "$fail" = 0 ] || { echo "build.sh: the wasm build failed" >&2; exit 1; }
   # The generated pthread worker is CommonJS inside a "type": "module" package.
   echo '{"type":"commonjs"}' > wasm/dist/package.json
-  echo "built wasm/dist/lfm2.mjs ($(stat -c %s wasm/dist/lfm2.wasm) bytes of wasm)"
+  echo "built wasm/dist/lfm2.mjs ($(stat -c %s wasm/dist/lfm2.wasm) bytes of wasm), lfm2-st.mjs ($(stat -c %s wasm/dist/lfm2-st.wasm) bytes, single thread)"
 }
 
 # The kernel tests compiled to wasm, so the SIMD128 kernels are checked against the scalar

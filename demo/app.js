@@ -28,10 +28,11 @@ function eta(s) {
 
 // ---- environment
 const defaultThreads = crossOriginIsolated ? Math.max(1, Math.min(navigator.hardwareConcurrency || 2, 8)) : 1;
+const SINGLE_THREAD_NOTICE = 'single thread: page not cross-origin isolated';
 ui.env.textContent = crossOriginIsolated
   ? `Runs entirely in this browser: WebAssembly SIMD, ${defaultThreads} threads available. Models are stored on this device.`
-  : 'This page is not cross-origin isolated (no COOP/COEP headers): the engine runs on one thread' +
-    (typeof SharedArrayBuffer === 'undefined' ? ', and this build of it needs shared memory: serve the page with COOP/COEP (npm start does), or reload once the service worker is installed.' : '.');
+  : `Single thread: page not cross-origin isolated (no COOP/COEP headers, so no shared memory for wasm threads); ` +
+    'it still runs entirely in this browser. Serve it with those headers (npm start does), or reload once the service worker adds them, for all threads.';
 if (!crossOriginIsolated) ui.env.classList.add('warn');
 
 // ---- settings, remembered
@@ -41,6 +42,7 @@ try {
   for (const k of SETTINGS) if (saved[k] !== undefined) ui[k].value = saved[k];
 } catch { /* fresh settings */ }
 if (!ui.threads.value) ui.threads.value = defaultThreads;
+if (!crossOriginIsolated) { ui.threads.value = 1; ui.threads.disabled = true; ui.threads.title = SINGLE_THREAD_NOTICE; }
 for (const k of SETTINGS) ui[k].addEventListener('change', () => {
   localStorage.setItem('lfm2-settings', JSON.stringify(Object.fromEntries(SETTINGS.map((s) => [s, ui[s].value]))));
 });
@@ -104,7 +106,7 @@ async function loadModel(source, label) {
     state.modelName = lfm.name;
     const info = await lfm.info();
     const params = info.n_params >= 1e9 ? `${(info.n_params / 1e9).toFixed(1)}B` : `${(info.n_params / 1e6).toFixed(0)}M`;
-    setStatus(`${info.name || lfm.name}: ${info.architecture}, ${params} parameters, ${mb(lfm.size)}, ${lfm.threads} thread${lfm.threads > 1 ? 's' : ''}, context ${info.context_length_used}. Loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s.`, 'ok');
+    setStatus(`${info.name || lfm.name}: ${info.architecture}, ${params} parameters, ${mb(lfm.size)}, ${lfm.isolated === false ? SINGLE_THREAD_NOTICE : `${lfm.threads} thread${lfm.threads > 1 ? 's' : ''}`}, context ${info.context_length_used}. Loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s.`, 'ok');
     setChatEnabled(true);
     ui.prompt.focus();
   } catch (e) {

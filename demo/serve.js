@@ -1,6 +1,9 @@
 // serve.js: a small static server for the chat page, with the cross-origin isolation headers
 // (COOP/COEP) that wasm threads need, byte ranges (resumable model downloads) and ETags.
-// Usage: node demo/serve.js [--port 8080]
+// Usage: node demo/serve.js [--port 8080] [--no-isolation]
+// --no-isolation (createServer({isolation: false})): no COOP/COEP headers, as a plain static host;
+// with the page's ?nosw (no service worker, so no isolation fallback either) the engine runs its
+// single-thread build.
 // Browsers cannot resolve bare module specifiers inside a Worker (no import maps there), so the
 // library's `import ... from '@huggingface/jinja'` is rewritten to the package's file on the way
 // out, as a bundler would do.
@@ -29,12 +32,17 @@ function rewriteImports(file, text) {
   });
 }
 
-/** @param {{onRequest?: (req, res) => boolean}} opts onRequest may answer a request itself (tests) */
+/**
+ * @param {{onRequest?: (req, res) => boolean, isolation?: boolean}} opts onRequest may answer a request
+ *   itself (tests); isolation: false leaves out the cross-origin isolation headers
+ */
 export function createServer(opts = {}) {
   return http.createServer((req, res) => {
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    if (opts.isolation !== false) {
+      res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+      res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    }
     if (opts.onRequest?.(req, res)) return;
     const url = new URL(req.url, 'http://localhost');
     let rel;
@@ -106,5 +114,7 @@ export function sendFile(req, res, file, stat, type = 'application/octet-stream'
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const i = process.argv.indexOf('--port');
   const port = i > 0 ? Number(process.argv[i + 1]) : Number(process.env.PORT ?? 8080);
-  createServer().listen(port, '127.0.0.1', () => console.log(`lfm2-wasm: serving the chat page at http://localhost:${port}/`));
+  const isolation = !process.argv.includes('--no-isolation');
+  createServer({ isolation }).listen(port, '127.0.0.1', () => console.log(`lfm2-wasm: serving the chat page at http://localhost:${port}/` +
+    (isolation ? '' : ' without COOP/COEP headers (open /demo/?nosw for the single-thread engine)')));
 }

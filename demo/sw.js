@@ -2,13 +2,13 @@
 // in OPFS already). Network first, the cache when offline; models (.gguf) and byte-range requests
 // always go to the network (the model store handles them). It also adds the cross-origin isolation
 // headers when a static host does not send them, so threads work there too.
-const CACHE = 'lfm2-demo-v1';
+const CACHE = 'lfm2-demo-v2';
 const SHELL = [
   './', 'index.html', 'app.js', 'app.css', 'models.js', 'favicon.svg',
   '../web/index.js', '../web/worker.js', '../web/engine.js', '../web/session.js', '../web/store.js',
   '../web/opfs-reader.js', '../web/errors.js', '../web/request.js', '../web/stop.js', '../web/tool-calls.js',
   '../web/chat-template.js', '../web/units.js',
-  '../wasm/dist/lfm2.mjs', '../wasm/dist/lfm2.wasm', '../wasm/dist/lfm2.worker.js',
+  '../wasm/dist/lfm2.mjs', '../wasm/dist/lfm2.wasm', '../wasm/dist/lfm2.worker.js', '../wasm/dist/lfm2-st.mjs', '../wasm/dist/lfm2-st.wasm',
   '../node_modules/@huggingface/jinja/dist/index.js',
 ];
 

@@ -3,12 +3,42 @@
  * sleeping after a while keeps idle workers off the cores. */
 #include "threads.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdlib.h>
 
 #include "status.h"
+
+/* The single-thread wasm build (no -pthread: pages that are not cross-origin isolated have no
+ * SharedArrayBuffer) has no threads at all: a pool of one that runs every job on the caller. */
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+
+struct lfm2_pool {
+    int n;
+};
+
+lfm2_status pool_create(int n_threads, lfm2_pool **out) {
+    *out = NULL;
+    if (n_threads != 1) return lfm2_fail(LFM2_E_ARG, "threads = %d, but this build has no threads (single-thread wasm)", n_threads);
+    lfm2_pool *p = calloc(1, sizeof *p);
+    if (!p) return lfm2_fail(LFM2_E_NOMEM, "out of memory");
+    p->n = 1;
+    *out = p;
+    return LFM2_OK;
+}
+
+void pool_free(lfm2_pool *p) { free(p); }
+
+int pool_size(const lfm2_pool *p) { return p ? p->n : 1; }
+
+void pool_run(lfm2_pool *p, lfm2_pool_fn fn, void *arg) {
+    (void)p;
+    fn(arg, 0, 1);
+}
+
+#else
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #define SPIN_ROUNDS 20000
 
@@ -122,3 +152,5 @@ void pool_run(lfm2_pool *p, lfm2_pool_fn fn, void *arg) {
     fn(arg, 0, p->n);
     while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1) cpu_relax();
 }
+
+#endif

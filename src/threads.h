@@ -1,7 +1,8 @@
 /* threads.h: a persistent pool of worker threads, made once per model. pool_run() runs one
  * function on every thread (the caller is thread 0) and returns when all are done; workers wait
  * for the next job by spinning briefly, then sleeping on a condition variable. Works natively and
- * in wasm (Node's worker_threads, a browser Worker's pthreads). */
+ * in wasm (Node's worker_threads, a browser Worker's pthreads). In the single-thread wasm build (no
+ * -pthread) only n_threads = 1 exists and every job runs on the caller. */
 #ifndef LFM2_THREADS_H
 #define LFM2_THREADS_H
 

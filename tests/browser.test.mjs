@@ -1,6 +1,7 @@
 // browser.test.mjs: the browser product in real Chromium (Debian's, driven by playwright-core):
 // the chat page over demo/serve.js, the Worker engine, the OPFS model store (progress, resume,
-// quota), the same greedy answer as the Node API, Stop, New chat, screenshots, offline use.
+// quota), the same greedy answer as the Node API, Stop, New chat, screenshots, offline use, and a
+// host without cross-origin isolation (the single-thread build).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -280,6 +281,62 @@ describe('browser', { skip: skip ?? false, timeout: 120_000 }, () => {
         return a.choices[0].message.content;
       });
       assert.equal(text, nodeAnswer);
+    } finally {
+      await p2.close();
+      plain.closeAllConnections?.();
+      await new Promise((r) => plain.close(r));
+    }
+  });
+
+  test('a host without COOP/COEP and no service worker: the single-thread build, the same greedy answer, a notice', async () => {
+    const served = [];
+    const plain = createServer({ isolation: false, onRequest: (req) => { served.push(new URL(req.url, 'http://x').pathname); return false; } });
+    await new Promise((r) => plain.listen(0, '127.0.0.1', r));
+    const p2 = await h.context.newPage();
+    const errors = [];
+    p2.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    p2.on('pageerror', (e) => errors.push(e.message));
+    try {
+      const base = `http://127.0.0.1:${plain.address().port}`;
+      const first = await p2.goto(`${base}/demo/?nosw`); // ?nosw: no service worker, so no isolation fallback
+      assert.equal(first.headers()['cross-origin-opener-policy'], undefined);
+      assert.equal(first.headers()['cross-origin-embedder-policy'], undefined);
+      await p2.waitForSelector('#preset option', { state: 'attached' });
+      assert.deepEqual(await p2.evaluate(() => ({ iso: crossOriginIsolated, sab: typeof SharedArrayBuffer })), { iso: false, sab: 'undefined' });
+      assert.match(await p2.textContent('#env'), /single thread: page not cross-origin isolated/i);
+      assert.equal(await p2.isDisabled('#threads'), true);
+
+      // the API: threads asked for, one given; no error
+      const r = await p2.evaluate(async ({ prompt, greedy }) => {
+        const { LFM2 } = await import('/web/index.js');
+        const lfm = await LFM2.load('./models/demo-tiny.gguf', { threads: 2 });
+        const a = await lfm.chat.completions.create({ messages: [{ role: 'user', content: prompt }], ...greedy });
+        const info = await lfm.info();
+        await lfm.unload();
+        return { threads: lfm.threads, isolated: lfm.isolated, infoThreads: info.threads, text: a.choices[0].message.content };
+      }, { prompt: PROMPT, greedy: GREEDY });
+      assert.deepEqual({ ...r, text: undefined }, { threads: 1, isolated: false, infoThreads: 1, text: undefined });
+      assert.equal(r.text, nodeAnswer, 'the single-thread build answers as the threaded Node engine');
+      assert.ok(served.includes('/wasm/dist/lfm2-st.wasm'), `the single-thread build was served: ${served.join(' ')}`);
+      assert.ok(!served.includes('/wasm/dist/lfm2.wasm') && !served.includes('/wasm/dist/lfm2.worker.js'), 'the threaded build was not');
+
+      // the chat page
+      await p2.selectOption('#preset', 'demo-tiny');
+      await p2.click('#settings summary');
+      await p2.fill('#temperature', '0');
+      await p2.fill('#repeat-penalty', '1');
+      await p2.fill('#max-tokens', '16');
+      await p2.click('#load');
+      await p2.waitForSelector('#model-status.ok, #model-status.error', { timeout: 30_000 });
+      const status = await p2.textContent('#model-status');
+      assert.match(await p2.getAttribute('#model-status', 'class'), /ok/, status);
+      assert.match(status, /single thread: page not cross-origin isolated/);
+      await p2.fill('#prompt', PROMPT);
+      await p2.click('#send');
+      await p2.waitForSelector('.msg.assistant:not(.streaming)[data-finish]');
+      assert.equal(await p2.$eval('.msg.assistant', (d) => d.firstChild.data), nodeAnswer);
+      await p2.screenshot({ path: path.join(OUT, 'chat-single-thread.png'), fullPage: true });
+      assert.deepEqual(errors, []);
     } finally {
       await p2.close();
       plain.closeAllConnections?.();

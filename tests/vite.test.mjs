@@ -1,7 +1,7 @@
 // vite.test.mjs: the npm package as users get it. `npm pack` holds the engine (wasm/dist), web/,
 // the type definitions, README and LICENSE, and nothing of the tests or the demo; and a minimal
 // Vite app (tests/vite-app/) built against the packed tarball runs in Chromium and gives the same
-// greedy answer as the Node API.
+// greedy answer as the Node API, cross-origin isolated (threads) and not (the single-thread build).
 // Needs the wasm build (./build.sh wasm), the npm registry (vite is installed into a temp dir; a
 // registry that cannot be reached fails the test, it is not skipped), Debian's chromium and
 // playwright-core (as tests/browser.test.mjs). LFM2_VITE_KEEP=1 keeps the temp dir for a look.
@@ -33,7 +33,7 @@ after(() => {
   else fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const ENGINE = ['lfm2.mjs', 'lfm2.wasm', 'lfm2.worker.js'].map((f) => path.join(root, 'wasm/dist', f));
+const ENGINE = ['lfm2.mjs', 'lfm2.wasm', 'lfm2.worker.js', 'lfm2-st.mjs', 'lfm2-st.wasm'].map((f) => path.join(root, 'wasm/dist', f));
 function needBuild() {
   const missing = ENGINE.filter((f) => !fs.existsSync(f));
   assert.deepEqual(missing, [], 'the wasm build is missing: run ./build.sh wasm first');
@@ -54,7 +54,7 @@ async function pack() {
 test('npm pack: the engine, web/, types, README and LICENSE; no tests, no demo', async () => {
   const { files, file } = await pack();
   assert.ok(fs.existsSync(file), `no tarball at ${file}`);
-  for (const f of ['wasm/dist/lfm2.wasm', 'wasm/dist/lfm2.mjs', 'wasm/dist/lfm2.worker.js', 'web/index.js', 'web/node.js',
+  for (const f of ['wasm/dist/lfm2.wasm', 'wasm/dist/lfm2.mjs', 'wasm/dist/lfm2.worker.js', 'wasm/dist/lfm2-st.wasm', 'wasm/dist/lfm2-st.mjs', 'web/index.js', 'web/node.js',
     'web/worker.js', 'web/engine.js', 'README.md', 'LICENSE', 'package.json']) {
     assert.ok(files.includes(f), `${f} is missing from the package`);
   }
@@ -110,7 +110,8 @@ describe('a Vite app over the packed package, in Chromium', { skip: skip ?? fals
     }
     const dist = path.join(app, 'dist');
     const assets = fs.readdirSync(path.join(dist, 'assets'));
-    assert.ok(assets.some((f) => f.endsWith('.wasm')), `no .wasm in dist/assets: ${assets.join(' ')}`);
+    assert.ok(assets.some((f) => /^lfm2-st-.*\.wasm$/.test(f)) && assets.some((f) => /^lfm2-(?!st-).*\.wasm$/.test(f)),
+      `both builds' .wasm in dist/assets: ${assets.join(' ')}`);
 
     const { server, origin, misses } = await serve(dist);
     const { chromium } = await import('playwright-core');
@@ -130,6 +131,23 @@ describe('a Vite app over the packed package, in Chromium', { skip: skip ?? fals
       const answer = await page.textContent('#answer');
       assert.equal(answer, nodeAnswer, 'the bundled app and the Node API disagree');
       assert.deepEqual(misses.filter((m) => m !== '/favicon.ico'), [], 'the app asked for files the build did not emit');
+
+      // the same dist/ from a host without COOP/COEP: the bundled single-thread build answers alike
+      const plain = await serve(dist, { isolation: false });
+      try {
+        const p2 = await context.newPage();
+        p2.on('pageerror', (e) => errors.push(String(e)));
+        await p2.goto(plain.origin + '/');
+        await p2.waitForFunction(() => document.getElementById('status')?.textContent !== 'loading', null, { timeout: 30_000 });
+        const st = await p2.textContent('#status');
+        assert.equal(st, 'done', `not isolated, the page failed: ${st}; errors: ${errors.join(' | ') || 'none'}; 404s: ${plain.misses.join(' ') || 'none'}`);
+        assert.equal(await p2.evaluate(() => crossOriginIsolated), false);
+        assert.equal(await p2.textContent('#answer'), nodeAnswer, 'the bundled single-thread build and the Node API disagree');
+        assert.deepEqual(plain.misses.filter((m) => m !== '/favicon.ico'), [], 'the app asked for files the build did not emit');
+      } finally {
+        plain.server.closeAllConnections?.();
+        await new Promise((r) => plain.server.close(() => r()));
+      }
     } finally {
       await context.close().catch(() => {});
       server.closeAllConnections?.();
@@ -156,14 +174,16 @@ async function install(app, file) {
   assert.fail(`npm install of the tarball and vite failed:\n${last.stdout ?? ''}\n${last.stderr ?? ''}`);
 }
 
-/** Serve dir with the cross-origin isolation headers; misses collects the paths that 404. */
-async function serve(dir) {
+/** Serve dir with the cross-origin isolation headers (or without); misses collects the paths that 404. */
+async function serve(dir, { isolation = true } = {}) {
   const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
   const misses = [];
   const server = http.createServer((req, res) => {
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    if (isolation) {
+      res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+      res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    }
     const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
     const file = path.resolve(dir, rel);
     const stat = file.startsWith(dir + path.sep) && fs.existsSync(file) ? fs.statSync(file) : null;

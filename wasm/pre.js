@@ -14,5 +14,5 @@ Module.lfm2Read = function (handle, offset, len, dst) {
 // Under Node, load the .wasm from disk ourselves: Node's global fetch cannot read a file path.
 if (typeof process === 'object' && typeof process.versions === 'object' && process.versions.node &&
     !Module.wasmBinary && typeof _scriptDir === 'string') {
-  Module.wasmBinary = require('fs').readFileSync(new URL('lfm2.wasm', _scriptDir));
+  Module.wasmBinary = require('fs').readFileSync(new URL(_scriptDir.replace(/\.mjs([?#].*)?$/, '.wasm'))); // lfm2[-st].wasm
 }

@@ -13,33 +13,52 @@ const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
 export class Engine {
-  /** @param {{threads?: number, moduleUrl?: string}} opts */
+  /**
+   * Pages that are not cross-origin isolated have no SharedArrayBuffer, so no wasm threads: there the
+   * engine is the single-thread build (wasm/dist/lfm2-st.mjs) and runs on one thread.
+   */
+  static threadsAvailable() {
+    return typeof SharedArrayBuffer !== 'undefined' && globalThis.crossOriginIsolated !== false;
+  }
+
+  /**
+   * @param {{threads?: number, moduleUrl?: string, singleThread?: boolean}} opts
+   *   singleThread: the build without threads (default: when threads are not available here);
+   *   moduleUrl: a module to load instead of ours (its kind is seen from it: no pthread pool, one thread)
+   */
   static async create(opts = {}) {
-    const url = opts.moduleUrl ?? new URL('../wasm/dist/lfm2.mjs', import.meta.url).href;
+    const single = opts.singleThread ?? !Engine.threadsAvailable();
+    // literal new URL(..., import.meta.url) each, so that bundlers find and copy both builds
+    const url = opts.moduleUrl ?? (single
+      ? new URL('../wasm/dist/lfm2-st.mjs', import.meta.url).href
+      : new URL('../wasm/dist/lfm2.mjs', import.meta.url).href);
     const { default: createLFM2 } = await import(/* @vite-ignore */ url);
-    const threads = Math.max(1, opts.threads ?? 2);
+    let threads = Math.max(1, opts.threads ?? 2);
     const init = { nThreads: threads };
     if (!opts.moduleUrl && !globalThis.process?.versions?.node) {
-      // In browsers, name the engine's three files here, each as a literal new URL(..., import.meta.url):
+      // In browsers, name the engine's files here, each as a literal new URL(..., import.meta.url):
       // a bundler (Vite, webpack 5) copies them to its output under hashed names, and these URLs follow
       // (lfm2.mjs' own URLs for its .wasm and pthread worker would not). The pthread workers import
       // the main script by URL (mainScriptUrlOrBlob), not as ./lfm2.mjs next to the worker file.
-      const files = {
-        'lfm2.wasm': new URL('../wasm/dist/lfm2.wasm', import.meta.url).href,
-        'lfm2.worker.js': new URL('../wasm/dist/lfm2.worker.js', import.meta.url).href,
-      };
+      const files = single
+        ? { 'lfm2-st.wasm': new URL('../wasm/dist/lfm2-st.wasm', import.meta.url).href }
+        : {
+          'lfm2.wasm': new URL('../wasm/dist/lfm2.wasm', import.meta.url).href,
+          'lfm2.worker.js': new URL('../wasm/dist/lfm2.worker.js', import.meta.url).href,
+        };
       // Bundlers inline small files as data: URLs (Vite below 4 KiB: the pthread worker is ~3): a
       // worker started from one gets an opaque origin and could not import lfm2.mjs, one from a
       // blob: URL is same-origin.
-      if (files['lfm2.worker.js'].startsWith('data:')) {
+      if (files['lfm2.worker.js']?.startsWith('data:')) {
         files['lfm2.worker.js'] = URL.createObjectURL(await (await fetch(files['lfm2.worker.js'])).blob());
       }
       init.locateFile = (file) => files[file] ?? new URL(file, url).href;
-      init.mainScriptUrlOrBlob = url;
+      if (!single) init.mainScriptUrlOrBlob = url;
     }
     const mod = await createLFM2(init);
+    if (!mod.PThread) threads = 1; // the single-thread build
     // Idle pool workers must not keep a Node process alive (a no-op in browsers).
-    for (const w of [...mod.PThread.unusedWorkers, ...mod.PThread.runningWorkers]) w.unref?.();
+    for (const w of [...mod.PThread?.unusedWorkers ?? [], ...mod.PThread?.runningWorkers ?? []]) w.unref?.();
     return new Engine(mod, threads);
   }
 
@@ -51,6 +70,8 @@ export class Engine {
     }
     this.m = mod;
     this.threads = threads;
+    /** false: the single-thread build (no pthreads), threads is 1 */
+    this.threaded = !!mod.PThread;
     this.nextReader = 1;
   }
 

@@ -28,6 +28,8 @@ function toSource(source) {
   return { kind: 'stored', name: source };
 }
 
+// Threads need cross-origin isolation (COOP/COEP headers): without it the worker runs the
+// single-thread build of the engine and `threads` is 1 whatever was asked (the model's `isolated` is false).
 function defaultThreads() {
   if (!globalThis.crossOriginIsolated) return 1;
   return Math.max(1, Math.min(navigator.hardwareConcurrency || 2, 8));
@@ -86,6 +88,7 @@ class BrowserSession {
     this.name = loaded.name;
     this.size = loaded.size;
     this.threads = loaded.threads;
+    this.isolated = loaded.isolated;
     const create = (chat) => (req) => this.#create(req, chat);
     this.chat = { completions: { create: create(true) } };
     this.completions = { create: create(false) };
@@ -192,8 +195,6 @@ export class LFM2 {
     for (const k of Object.keys(opts)) if (!LOAD_OPTIONS.has(k)) throw new LFM2Error('ERR_UNKNOWN_OPTION', `unknown option '${k}'`);
     const src = toSource(source);
     if (opts.signal?.aborted) throw abortLoad();
-    if (typeof SharedArrayBuffer === 'undefined' && !opts.moduleUrl)
-      throw new LFM2Error('ERR_NOT_ISOLATED', 'the engine needs shared memory (threads): serve the page cross-origin isolated, with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp');
     const threads = opts.threads ?? defaultThreads();
     if (!Number.isInteger(threads) || threads < 1) throw new LFM2Error('ERR_BAD_REQUEST', 'threads must be an integer >= 1');
     if (src.kind === 'url') {

@@ -1,5 +1,6 @@
 // worker.js: the engine host in the browser, a dedicated module Worker started by web/index.js.
-// It owns the wasm module (whose pthreads are nested workers), the model's reader (OPFS sync
+// It owns the wasm module (whose pthreads are nested workers; on a page that is not cross-origin
+// isolated, the single-thread build, without any), the model's reader (OPFS sync
 // handle or FileReaderSync) and the Session; the page talks to it by postMessage:
 //   page -> worker  {op: 'load', id, source, opts} | {op: 'create', id, chat, req} | {op: 'abort', id}
 //                   {op: 'call', id, method, args} | {op: 'unload', id}
@@ -101,7 +102,8 @@ async function load(id, source, opts) {
     });
     if (reader === r) reader = null;
     engine = null;
-    return { name, size: total, info: session.info(), threads: session.engine.threads, crossOriginIsolated: self.crossOriginIsolated };
+    // isolated: false when the page is not cross-origin isolated: the single-thread build runs (threads 1)
+    return { name, size: total, info: session.info(), threads: session.engine.threads, isolated: Engine.threadsAvailable() };
   } catch (e) {
     reader?.close();
     reader = null;

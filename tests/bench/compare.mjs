@@ -17,6 +17,7 @@
 // (hits, misses, hit rate, bytes read per token, peak wasm heap). Default: the engine's default budget.
 // --json OUT: the results as JSON into OUT and to stdout; --json -: to stdout only.
 // --kernels: also run tests/bench/kernels.mjs (the wasm kernel microbenchmark) at the end.
+// --browser: lfm2-wasm against wllama in Chromium instead (tests/bench/browser.mjs; npm run bench:browser).
 // Without node-llama-cpp installed the llama.cpp columns read n/a; lfm2-wasm figures are still reported.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,6 +34,11 @@ import { DEFAULT_MEMORY_BUDGET, parseBytes } from '../../web/units.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const DEFAULT_MODEL_NAME = 'lfm2moe-8b-a1b-16e-q4_0.gguf';
 const log = (...a) => console.error('[bench]', ...a);
+
+// --browser: the in-browser comparison with wllama instead (tests/bench/browser.mjs, its own options)
+if (process.argv.includes('--browser')) {
+  await import('./browser.mjs'); // runs, prints and exits
+}
 
 const { values: opt } = parseArgs({
   options: {

@@ -4,6 +4,7 @@
 // - Nothing for the worker and wasm URLs: the package spells them as bundlers expect,
 //     new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })   (web/index.js)
 //     new URL('../wasm/dist/lfm2.{mjs,wasm,worker.js}', import.meta.url)      (web/engine.js)
+//     new URL('../wasm/dist/lfm2-st.{mjs,wasm}', import.meta.url)             (the single-thread build)
 //   so Vite bundles the engine worker (web/worker.js and its imports) and copies the Emscripten
 //   files to dist/assets/ as they are, under hashed names (the small pthread worker lfm2.worker.js
 //   gets inlined as a data: URL, which the engine turns into a blob: URL). No assetsInclude: .wasm
@@ -14,8 +15,9 @@
 // - optimizeDeps.exclude (dev server only): keeps esbuild's/rolldown's pre-bundling away from the
 //   package, whose files must stay where their new URL(..., import.meta.url) point.
 // - Cross-origin isolation: the engine's threads need SharedArrayBuffer, so the page must be served
-//   with COOP/COEP. Vite's dev server and `vite preview` get the headers below; set the same two
-//   headers on whatever serves dist/ in production.
+//   with COOP/COEP for threads. Vite's dev server and `vite preview` get the headers below; set the
+//   same two headers on whatever serves dist/ in production. Without them the engine runs its
+//   single-thread build (slower, same answers).
 import { defineConfig } from 'vite';
 
 const isolation = {

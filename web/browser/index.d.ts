@@ -18,7 +18,7 @@ export interface BrowserLoadOptions extends Omit<LoadOptions, 'onProgress'> {
   name?: string;
   /** Where web/worker.js is served, when a bundler moved it. */
   workerUrl?: string | URL;
-  /** Where wasm/dist/lfm2.mjs is served, when a bundler moved it. */
+  /** Where wasm/dist/lfm2.mjs is served, when a bundler moved it (lfm2-st.mjs on a page that is not cross-origin isolated). */
   moduleUrl?: string;
 }
 
@@ -39,7 +39,13 @@ export interface BrowserModel {
   /** The store name of the model (or the File's name). */
   readonly name: string;
   readonly size: number;
+  /** Threads the engine runs on (1 when `isolated` is false, whatever was asked). */
   readonly threads: number;
+  /**
+   * false: the page is not cross-origin isolated (no COOP/COEP headers, so no SharedArrayBuffer), and
+   * the engine runs its single-thread build (wasm/dist/lfm2-st.mjs) on one thread.
+   */
+  readonly isolated: boolean;
   chat: {
     completions: {
       create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
