@@ -1,10 +1,10 @@
 /* simd_q8.c: wasm SIMD128 multi-row kernels for the 32-element block types Q4_0, Q4_1, Q5_0, Q5_1,
- * Q8_0 and IQ4_NL against Q8_0 / Q8_1 activations. Q4_0 and Q8_0 (the common ones) have their own
- * path, further down: activations widened once per call, a 4-row tile for one token and a 2-row
- * weights-stationary tile for batches. The others use a tile of KQ_TR (4) weight rows x T (1..4)
- * activation rows: each weight block is unpacked once for the T tokens and each activation block
- * widened once for the 4 rows. Integer lanes and float steps are those of the scalar reference
- * (quant_legacy.c, quant_iq4.c); see simd_common.h for the FMA step. */
+ * Q8_0 and IQ4_NL against Q8_0 / Q8_1 activations. Q4_0, Q8_0 and Q5_0 have their own path, further
+ * down: activations widened once per call, a 4-row tile for one token and a 2-row weights-stationary
+ * tile for batches. The others use a tile of KQ_TR (4) weight rows x T (1..4) activation rows: each
+ * weight block is unpacked once for the T tokens and each activation block widened once for the 4
+ * rows. Integer lanes and float steps are those of the scalar reference (quant_legacy.c,
+ * quant_iq4.c); see simd_common.h for the FMA step. */
 #include <stdlib.h>
 
 #include "simd_common.h"
@@ -187,19 +187,19 @@ KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *
     KQ_TILES(NAME, DOT, QK32)                                                                        \
     void kq_gemm_##DOT(KQ_GEMM_ARGS) { kq_drive(NAME##_tiles, kq_dot_##DOT, QK32, w, ws, x, xs, k, nr, n, y, ldy); }
 
-/* ---- Q4_0 and Q8_0 against Q8_0: activations widened once per call, weights unpacked into scaled
- * i16 so that one instruction (or two) gives each of the four vectors ----
+/* ---- Q4_0, Q8_0 and Q5_0 against Q8_0: activations widened once per call, weights unpacked into
+ * scaled i16 so that one instruction (or two) gives each of the four vectors ----
  * The activations of a call are widened once into even / odd i16 of both halves (XP_V vectors per
  * block, block-major so a batch tile reads the tokens of a block in a row). The weights are read as
- * i16 holding their quant in the top bits, i.e. scaled by a power of two 2^s (Q4_0: each nibble XORed
- * with 8 and shifted or masked into bits 12..15 is 4096 * (q - 8); Q8_0: an int8 shifted or masked
- * into the high byte is 256 * q), so every integer lane is exactly 2^s times the reference lane (all
- * below 2^24: exact in f32). The scale is 2^-s smaller to match: the activation scale is stored as
- * d_x * 2^(112 - s) and the weight half is widened with its bits only (h << 13 reads as h * 2^-112,
- * normals and subnormals alike), so d = d_w * d_x * 2^-s rounds exactly as the reference's d_w * d_x
- * (powers of two, no overflow or underflow for any finite halves) and d * lane gives the reference's
- * products bit for bit. A weight scale that is Inf / NaN is caught and its rows redone by the scalar
- * reference. */
+ * i16 holding their quant in the top bits, i.e. scaled by a power of two 2^s (Q4_0: each nibble
+ * XORed with 8 and shifted or masked into bits 12..15 is 4096 * (q - 8); Q8_0: an int8 shifted or
+ * masked into the high byte is 256 * q; Q5_0: unpacked as in the other tiles, s = 0), so every
+ * integer lane is exactly 2^s times the reference lane (all below 2^24: exact in f32). The scale is
+ * 2^-s smaller to match: the activation scale is stored as d_x * 2^(112 - s) and the weight half is
+ * widened from its bits alone (h << 13 reads as h * 2^-112, normals and subnormals alike), so
+ * d = d_w * d_x * 2^-s rounds exactly as the reference's d_w * d_x (powers of two; no overflow or
+ * underflow for finite halves) and d * lane gives the reference's products bit for bit. A weight
+ * scale that is Inf / NaN is caught and its rows redone by the scalar reference. */
 
 #define XP_V 4 /* v128 per prepared activation block */
 
@@ -227,19 +227,23 @@ KQ_INLINE void xunpack(int kind, const uint8_t *b, v128_t w[4]) {
         w[1] = wasm_v128_and(wasm_i16x8_shl(v, 4), hi);
         w[2] = wasm_v128_and(wasm_i16x8_shl(v, 8), hi);
         w[3] = wasm_v128_and(v, hi);
-    } else { /* Q8_0 */
+    } else if (kind == K_Q8_0) {
         const v128_t v0 = kq_load(b + 2), v1 = kq_load(b + 18);
         w[0] = wasm_i16x8_shl(v0, 8);
         w[1] = wasm_v128_and(v0, hb);
         w[2] = wasm_i16x8_shl(v1, 8);
         w[3] = wasm_v128_and(v1, hb);
+    } else { /* Q5_0: as the other tiles (s = 0) */
+        unpack(kind, b, w);
     }
 }
 
-KQ_INLINE size_t xbytes(int kind) { return kind == K_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0); }
+KQ_INLINE size_t xbytes(int kind) {
+    return kind == K_Q4_0 ? sizeof(block_q4_0) : kind == K_Q8_0 ? sizeof(block_q8_0) : wbytes(kind);
+}
 
-/* 2^(112 - s) for the activation scales. */
-KQ_INLINE float xdscale(int kind) { return kind == K_Q4_0 ? 0x1p100f : 0x1p104f; }
+/* 2^(112 - s) for the activation scales (finite: a half is below 2^16). */
+KQ_INLINE float xdscale(int kind) { return kind == K_Q4_0 ? 0x1p100f : kind == K_Q8_0 ? 0x1p104f : 0x1p112f; }
 
 /* Weight halves given in the top 16 bits of i32 lanes (low bits ignored) -> h * 2^-112 as f32; the
  * running max *sp of (x << 1) reaches 0xF8000000 when a half is Inf / NaN. */
@@ -264,8 +268,7 @@ KQ_INLINE void xlanes(const v128_t q[4], const v128_t *p, v128_t *l0, v128_t *l1
  * widened together; each row's block is unpacked and used at once (so few vectors stay live). */
 #define XR 4
 KQ_INLINE int xtile_mv(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, int64_t nb,
-                       float *y, int64_t ldy) {
-    (void)ldy;
+                       float *y) {
     const size_t wb = xbytes(kind);
     kq_acc acc[XR];
     v128_t sp = wasm_i32x4_splat(0);
@@ -332,19 +335,21 @@ KQ_INLINE int xtile_ws(int kind, const uint8_t *w, size_t ws, const v128_t *yp, 
 }
 
 #define XTILES(NAME, KIND)                                                                                   \
-    static int NAME##_mv(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, int64_t nb, float *y,  \
-                         int64_t ldy) { return xtile_mv(KIND, w, ws, yp, yd, nb, y, ldy); }                     \
+    static int NAME##_mv(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, int64_t nb, float *y) { \
+        return xtile_mv(KIND, w, ws, yp, yd, nb, y);                                                          \
+    }                                                                                                         \
     static int NAME##_ws(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, int64_t nb, int64_t n, \
                          float *y, int64_t ldy) { return xtile_ws(KIND, w, ws, yp, yd, nb, n, y, ldy); }
 
 XTILES(xq4_0, K_Q4_0)
 XTILES(xq8_0, K_Q8_0)
+XTILES(xq5_0, K_Q5_0)
 
 /* One token: XR-row tiles; several: tokens in chunks of up to XT (their prepared blocks stay in cache
  * while every 2-row tile runs over them). Rows left over, and tiles with an Inf / NaN weight scale, use
  * the scalar reference. Every (row, token) gets the same operations in any tile, so results do not
  * depend on how rows and tokens are split. */
-static void xdrive(int (*mv)(const uint8_t *, size_t, const v128_t *, const float *, int64_t, float *, int64_t),
+static void xdrive(int (*mv)(const uint8_t *, size_t, const v128_t *, const float *, int64_t, float *),
                    int (*wst)(const uint8_t *, size_t, const v128_t *, const float *, int64_t, int64_t, float *, int64_t),
                    float (*dot)(const void *, const void *, int64_t), float dscale, KQ_GEMM_ARGS) {
     const uint8_t *wb = w, *xb = x;
@@ -363,7 +368,7 @@ static void xdrive(int (*mv)(const uint8_t *, size_t, const v128_t *, const floa
         for (int64_t r = 0; r + R <= nr; r += R) {
             const uint8_t *wt = wb + (size_t)r * ws;
             float *yt = y + t * ldy + r;
-            if (R == XR ? mv(wt, ws, yp, yd, nb, yt, ldy) : wst(wt, ws, yp, yd, nb, T, yt, ldy))
+            if (n == 1 ? mv(wt, ws, yp, yd, nb, yt) : wst(wt, ws, yp, yd, nb, T, yt, ldy))
                 kq_redo(dot, wt, ws, xb + (size_t)t * xs, xs, k, R, T, yt, ldy);
         }
     }
@@ -380,8 +385,11 @@ void kq_gemm_q8_0(KQ_GEMM_ARGS) {
     xdrive(xq8_0_mv, xq8_0_ws, kq_dot_q8_0, xdscale(K_Q8_0), w, ws, x, xs, k, nr, n, y, ldy);
 }
 
+void kq_gemm_q5_0(KQ_GEMM_ARGS) {
+    xdrive(xq5_0_mv, xq5_0_ws, kq_dot_q5_0, xdscale(K_Q5_0), w, ws, x, xs, k, nr, n, y, ldy);
+}
+
 LEGACY(tile_q4_1, K_Q4_1, q4_1)
-LEGACY(tile_q5_0, K_Q5_0, q5_0)
 LEGACY(tile_q5_1, K_Q5_1, q5_1)
 LEGACY(tile_iq4_nl, K_IQ4_NL, iq4_nl)
 
