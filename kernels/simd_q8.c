@@ -1,8 +1,9 @@
 /* simd_q8.c: wasm SIMD128 multi-row kernels for the 32-element block types Q4_0, Q4_1, Q5_0, Q5_1,
- * Q8_0 and IQ4_NL against Q8_0 / Q8_1 activations. A tile is KQ_TR (4) weight rows x T (1..4)
- * activation rows: each weight block is unpacked once for the T tokens and each activation block
- * widened once for the 4 rows. Integer lanes and float steps are those of the scalar reference
- * (quant_legacy.c, quant_iq4.c); see simd_common.h for the FMA step. */
+ * Q8_0 and IQ4_NL against Q8_0 / Q8_1 activations. All but IQ4_NL: activations widened once per call,
+ * a 4-row tile for one token and a 2-row weights-stationary tile for batches. IQ4_NL: tiles of KQ_TR
+ * (4) weight rows x T (1..4) activation rows (each weight block unpacked once for the T tokens, each
+ * activation block widened once for the 4 rows). Integer lanes and float steps are those of the
+ * scalar reference (quant_legacy.c, quant_iq4.c); see simd_common.h for the FMA step. */
 #include <stdlib.h>
 
 #include "simd_common.h"
@@ -14,17 +15,6 @@ long kq_simd_redone;
 #endif
 
 enum { K_Q4_0, K_Q4_1, K_Q5_0, K_Q5_1, K_Q8_0, K_IQ4_NL };
-
-KQ_INLINE size_t wbytes(int kind) {
-    switch (kind) {
-    case K_Q4_0: return sizeof(block_q4_0);
-    case K_Q4_1: return sizeof(block_q4_1);
-    case K_Q5_0: return sizeof(block_q5_0);
-    case K_Q5_1: return sizeof(block_q5_1);
-    case K_Q8_0: return sizeof(block_q8_0);
-    default: return sizeof(block_iq4_nl);
-    }
-}
 
 KQ_INLINE int has_min(int kind) { return kind == K_Q4_1 || kind == K_Q5_1; }
 
@@ -42,21 +32,16 @@ KQ_INLINE void q5_bits(uint32_t h, v128_t *ev, v128_t *od) {
 KQ_INLINE void unpack(int kind, const uint8_t *b, v128_t q[4]) {
     const v128_t m4 = wasm_i16x8_splat(0xF);
     switch (kind) {
-    case K_Q4_0:
     case K_Q4_1:
     case K_Q5_0:
     case K_Q5_1: {
-        const int off = kind == K_Q4_0 || kind == K_Q4_1 ? 2 * (kind == K_Q4_1) + 2 : 2 * (kind == K_Q5_1) + 6;
+        const int off = kind == K_Q4_1 ? 4 : 2 * (kind == K_Q5_1) + 6;
         const v128_t v = kq_load(b + off);
         q[0] = wasm_v128_and(v, m4);
         q[1] = wasm_v128_and(wasm_u16x8_shr(v, 8), m4);
         q[2] = wasm_v128_and(wasm_u16x8_shr(v, 4), m4);
         q[3] = wasm_u16x8_shr(v, 12);
-        if (kind == K_Q4_0) {
-            const v128_t c8 = wasm_i16x8_splat(8);
-            KQ_UNROLL
-            for (int j = 0; j < 4; j++) q[j] = wasm_i16x8_sub(q[j], c8);
-        } else if (kind == K_Q5_0 || kind == K_Q5_1) {
+        if (kind == K_Q5_0 || kind == K_Q5_1) {
             const uint32_t qh = ld32(b + 2 * (kind == K_Q5_1) + 2);
             v128_t h[4];
             q5_bits(qh & 0xFFFF, &h[0], &h[1]);
@@ -68,14 +53,6 @@ KQ_INLINE void unpack(int kind, const uint8_t *b, v128_t q[4]) {
                 if (kind == K_Q5_0) q[j] = wasm_i16x8_sub(q[j], c16);
             }
         }
-        break;
-    }
-    case K_Q8_0: {
-        const v128_t v0 = kq_load(b + 2), v1 = kq_load(b + 18);
-        q[0] = kq_even_i8(v0);
-        q[1] = kq_odd_i8(v0);
-        q[2] = kq_even_i8(v1);
-        q[3] = kq_odd_i8(v1);
         break;
     }
     default: { /* IQ4_NL */
@@ -92,33 +69,27 @@ KQ_INLINE void unpack(int kind, const uint8_t *b, v128_t q[4]) {
     }
 }
 
-/* Block i of the tile's 4 rows against T activation rows, into acc[t][r] (and the min terms). */
-KQ_INLINE void legacy_block(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t i, int T,
-                            kq_acc acc[KQ_TT][KQ_TR], v128_t summ[KQ_TT]) {
-    const size_t wb = wbytes(kind);
-    const int q81 = has_min(kind);
-    const size_t xb = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
-    const size_t xoff = q81 ? 4 : 2;
+/* ---- IQ4_NL: tiles of KQ_TR (4) weight rows x T (1..4) tokens ---- */
+
+/* Block i of the tile's 4 rows against T activation rows, into acc[t][r]. */
+KQ_INLINE void iq4nl_block(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t i, int T,
+                           kq_acc acc[KQ_TT][KQ_TR]) {
     const uint8_t *wr[KQ_TR];
     v128_t q[KQ_TR][4];
     KQ_UNROLL
     for (int r = 0; r < KQ_TR; r++) {
-        wr[r] = w + (size_t)r * ws + (size_t)i * wb;
-        unpack(kind, wr[r], q[r]);
+        wr[r] = w + (size_t)r * ws + (size_t)i * sizeof(block_iq4_nl);
+        unpack(K_IQ4_NL, wr[r], q[r]);
     }
     const v128_t dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0]), ld16(wr[1]), ld16(wr[2]), ld16(wr[3])));
-    v128_t mw = dw;
-    if (q81) mw = kq_h2f4(wasm_i32x4_make(ld16(wr[0] + 2), ld16(wr[1] + 2), ld16(wr[2] + 2), ld16(wr[3] + 2)));
     KQ_UNROLL
     for (int t = 0; t < T; t++) {
-        const uint8_t *yb = x + (size_t)t * xs + (size_t)i * xb;
-        const v128_t v0 = kq_load(yb + xoff), v1 = kq_load(yb + xoff + 16);
+        const uint8_t *yb = x + (size_t)t * xs + (size_t)i * sizeof(block_q8_0);
+        const v128_t v0 = kq_load(yb + 2), v1 = kq_load(yb + 18);
         const v128_t ye0 = kq_even_i8(v0), yo0 = kq_odd_i8(v0), ye1 = kq_even_i8(v1), yo1 = kq_odd_i8(v1);
         const v128_t d = wasm_f32x4_mul(dw, wasm_f32x4_splat(kq_h2f(ld16(yb))));
-        if (q81) summ[t] = kq_fma4(mw, wasm_f32x4_splat(kq_h2f(ld16(yb + 2))), summ[t]);
-        const float d0 = wasm_f32x4_extract_lane(d, 0), d1 = wasm_f32x4_extract_lane(d, 1),
-                    d2 = wasm_f32x4_extract_lane(d, 2), d3 = wasm_f32x4_extract_lane(d, 3);
-        const float dr[KQ_TR] = {d0, d1, d2, d3};
+        const float dr[KQ_TR] = {wasm_f32x4_extract_lane(d, 0), wasm_f32x4_extract_lane(d, 1),
+                                 wasm_f32x4_extract_lane(d, 2), wasm_f32x4_extract_lane(d, 3)};
         KQ_UNROLL
         for (int r = 0; r < KQ_TR; r++) {
             const v128_t l0 = kq_quad(q[r][0], q[r][1], ye0, yo0);
@@ -128,63 +99,43 @@ KQ_INLINE void legacy_block(int kind, const uint8_t *w, size_t ws, const uint8_t
     }
 }
 
-/* One tile; kind and T are compile-time constants after inlining. */
-KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb,
-                          float *y, int64_t ldy, int T) {
-    const size_t wb = wbytes(kind);
-    const int q81 = has_min(kind);
-    const size_t xb = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
-    /* IQ4_NL keeps even and odd blocks in two accumulator sets (see kq_dot_iq4_nl) */
-    const int64_t nfull = kind == K_IQ4_NL ? nb & ~(int64_t)1 : nb;
+/* One tile; T is a compile-time constant after inlining. Even and odd blocks go to two accumulator
+ * sets, added at the end, an odd last block by a scalar fmaf (see kq_dot_iq4_nl). */
+KQ_INLINE int iq4nl_tile(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y,
+                         int64_t ldy, int T) {
+    const int64_t nfull = nb & ~(int64_t)1;
     kq_acc acc0[KQ_TT][KQ_TR], acc1[KQ_TT][KQ_TR];
-    v128_t summ[KQ_TT];
     KQ_UNROLL
     for (int t = 0; t < T; t++) {
-        summ[t] = wasm_f32x4_splat(0.0f);
         KQ_UNROLL
         for (int r = 0; r < KQ_TR; r++) {
             kq_acc_zero(&acc0[t][r]);
             kq_acc_zero(&acc1[t][r]);
         }
     }
-    if (kind == K_IQ4_NL) {
-        for (int64_t i = 0; i < nfull; i += 2) {
-            legacy_block(kind, w, ws, x, xs, i, T, acc0, summ);
-            legacy_block(kind, w, ws, x, xs, i + 1, T, acc1, summ);
-        }
-    } else {
-        for (int64_t i = 0; i < nb; i++) legacy_block(kind, w, ws, x, xs, i, T, acc0, summ);
+    for (int64_t i = 0; i < nfull; i += 2) {
+        iq4nl_block(w, ws, x, xs, i, T, acc0);
+        iq4nl_block(w, ws, x, xs, i + 1, T, acc1);
     }
-
     KQ_UNROLL
-
     for (int t = 0; t < T; t++) {
-        float sm[KQ_TR];
-        wasm_v128_store(sm, summ[t]);
         KQ_UNROLL
         for (int r = 0; r < KQ_TR; r++) {
-            float res;
-            if (kind == K_IQ4_NL) {
-                float a0[8], a1[8];
-                kq_acc_get(&acc0[t][r], a0);
-                kq_acc_get(&acc1[t][r], a1);
-                KQ_UNROLL
-                for (int j = 0; j < 8; j++) a0[j] = a0[j] + a1[j];
-                res = kq_hsum8(a0);
-                if (nfull < nb) { /* odd last block: scalar sum, one fmaf */
-                    const uint8_t *wbk = w + (size_t)r * ws + (size_t)nfull * wb;
-                    const uint8_t *yb = x + (size_t)t * xs + (size_t)nfull * xb;
-                    v128_t q[4];
-                    unpack(kind, wbk, q);
-                    const v128_t v0 = kq_load(yb + 2), v1 = kq_load(yb + 18);
-                    const int32_t sumi = kq_hsum_i32(wasm_i32x4_add(
-                        kq_quad(q[0], q[1], kq_even_i8(v0), kq_odd_i8(v0)),
-                        kq_quad(q[2], q[3], kq_even_i8(v1), kq_odd_i8(v1))));
-                    res = KQ_FMA(kq_h2f(ld16(yb)) * kq_h2f(ld16(wbk)), (float)sumi, res);
-                }
-            } else {
-                res = kq_acc_hsum(&acc0[t][r]);
-                if (q81) res = res + sm[r];
+            float a0[8], a1[8];
+            kq_acc_get(&acc0[t][r], a0);
+            kq_acc_get(&acc1[t][r], a1);
+            KQ_UNROLL
+            for (int j = 0; j < 8; j++) a0[j] = a0[j] + a1[j];
+            float res = kq_hsum8(a0);
+            if (nfull < nb) {
+                const uint8_t *wbk = w + (size_t)r * ws + (size_t)nfull * sizeof(block_iq4_nl);
+                const uint8_t *yb = x + (size_t)t * xs + (size_t)nfull * sizeof(block_q8_0);
+                v128_t q[4];
+                unpack(K_IQ4_NL, wbk, q);
+                const v128_t v0 = kq_load(yb + 2), v1 = kq_load(yb + 18);
+                const int32_t sumi = kq_hsum_i32(wasm_i32x4_add(kq_quad(q[0], q[1], kq_even_i8(v0), kq_odd_i8(v0)),
+                                                                kq_quad(q[2], q[3], kq_even_i8(v1), kq_odd_i8(v1))));
+                res = KQ_FMA(kq_h2f(ld16(yb)) * kq_h2f(ld16(wbk)), (float)sumi, res);
             }
             y[t * ldy + r] = res;
         }
@@ -192,164 +143,256 @@ KQ_INLINE int legacy_tile(int kind, const uint8_t *w, size_t ws, const uint8_t *
     return 0;
 }
 
-#define LEGACY(NAME, KIND, DOT)                                                                      \
-    KQ_INLINE int NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y,  \
-                       int64_t ldy, int T) {                                                         \
-        return legacy_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                       \
-    }                                                                                                \
-    KQ_TILES(NAME, DOT, QK32)                                                                        \
-    void kq_gemm_##DOT(KQ_GEMM_ARGS) { kq_drive(NAME##_tiles, kq_dot_##DOT, QK32, w, ws, x, xs, k, nr, n, y, ldy); }
+KQ_TILES(iq4nl_tile, iq4_nl, QK32)
 
-/* ---- Q4_0: activations widened once per call (+15-20% over legacy_tile in matvec) ----
- * Every Q8_0 activation block is widened once (even / odd i16 of both halves, and 8 x its quad sums)
- * into a scratch buffer; a tile of R weight rows x T tokens then only loads them. Q4_0 keeps its
- * nibbles unsigned (0..15) and subtracts 8 * quad(y) from each integer lane: the same integers as
- * (q - 8) . y. Float steps as in legacy_block. */
+void kq_gemm_iq4_nl(KQ_GEMM_ARGS) { kq_drive(iq4nl_tile_tiles, kq_dot_iq4_nl, QK32, w, ws, x, xs, k, nr, n, y, ldy); }
 
-#define PREP_V 6 /* v128 per activation block: ye0, yo0, ye1, yo1, 8*quad0, 8*quad1 */
+/* ---- Q4_0, Q8_0, Q5_0 against Q8_0 and Q4_1, Q5_1 against Q8_1: activations widened once per call,
+ * weights unpacked into scaled i16 (one instruction or two per vector for Q4_0 and Q8_0) ----
+ * The activations of a call are widened once into even / odd i16 of both halves (XP_V vectors per
+ * block, block-major so a batch tile reads the tokens of a block in a row). The weights are read as
+ * i16 holding their quant in the top bits, i.e. scaled by a power of two 2^s (Q4_0: each nibble
+ * XORed with 8 and shifted or masked into bits 12..15 is 4096 * (q - 8); Q8_0: an int8 shifted or
+ * masked into the high byte is 256 * q; the others: their usual unpack, s = 0), so every
+ * integer lane is exactly 2^s times the reference lane (all below 2^24: exact in f32). The scale is
+ * 2^-s smaller to match: the activation scale is stored as d_x * 2^(112 - s) and the weight half is
+ * widened from its bits alone (h << 13 reads as h * 2^-112, normals and subnormals alike), so
+ * d = d_w * d_x * 2^-s rounds exactly as the reference's d_w * d_x (powers of two; no overflow or
+ * underflow for finite halves) and d * lane gives the reference's products bit for bit. A weight
+ * scale that is Inf / NaN is caught and its rows redone by the scalar reference. Q4_1 / Q5_1 add
+ * their min terms fmaf(m, s, summ) per block, m widened the same way (times 2^112: exact). */
 
-static void prep_q8_0(const uint8_t *x, size_t xs, int64_t nb, int64_t n, v128_t *yp, float *yd) {
-    for (int64_t t = 0; t < n; t++) {
-        for (int64_t i = 0; i < nb; i++, yp += PREP_V) {
-            const uint8_t *b = x + (size_t)t * xs + (size_t)i * sizeof(block_q8_0);
-            const v128_t v0 = kq_load(b + 2), v1 = kq_load(b + 18);
+#define XP_V 4 /* v128 per prepared activation block */
+
+/* Activation rows t in [0, n) of blocks [0, nb) (Q8_0, or Q8_1 when q81): yp[(b * n + t) * XP_V ..],
+ * yd[b * n + t] (the scale) and, for Q8_1, ys[b * n + t] (the stored sum term s). */
+static void prep_acts(const uint8_t *x, size_t xs, int64_t nb, int64_t n, float dscale, int q81, v128_t *yp,
+                      float *yd, float *ys) {
+    const size_t xb = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0), qo = q81 ? 4 : 2;
+    for (int64_t i = 0; i < nb; i++) {
+        for (int64_t t = 0; t < n; t++, yp += XP_V) {
+            const uint8_t *b = x + (size_t)t * xs + (size_t)i * xb;
+            const v128_t v0 = kq_load(b + qo), v1 = kq_load(b + qo + 16);
+            if (q81) *ys++ = kq_h2f(ld16(b + 2));
             yp[0] = kq_even_i8(v0);
             yp[1] = kq_odd_i8(v0);
             yp[2] = kq_even_i8(v1);
             yp[3] = kq_odd_i8(v1);
-            yp[4] = wasm_i32x4_shl(wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_extadd_pairwise_i8x16(v0)), 3);
-            yp[5] = wasm_i32x4_shl(wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_extadd_pairwise_i8x16(v1)), 3);
-            *yd++ = kq_h2f(ld16(b));
+            *yd++ = kq_h2f(ld16(b)) * dscale;
         }
     }
 }
 
-/* R rows (2 or 4) x T tokens; yp / yd point at the first token's prepared blocks (stride nb). */
-KQ_INLINE void prep_tile(int kind, int R, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd,
-                         int64_t nb, float *y, int64_t ldy, int T) {
-    const size_t wb = wbytes(kind);
-    kq_acc acc[KQ_TT][KQ_TR];
+/* Weight block -> w[0..3] = 2^s * (even / odd elements of 0..15, even / odd of 16..31) as i16. */
+KQ_INLINE void xunpack(int kind, const uint8_t *b, v128_t w[4]) {
+    const v128_t hi = wasm_i16x8_splat((int16_t)0xF000), hb = wasm_i16x8_splat((int16_t)0xFF00);
+    if (kind == K_Q4_0) { /* i16 lane j: nibbles of elements 2j, 16+2j, 2j+1, 16+2j+1 from bit 0 up */
+        const v128_t v = wasm_v128_xor(kq_load(b + 2), wasm_i16x8_splat((int16_t)0x8888));
+        w[0] = wasm_i16x8_shl(v, 12);
+        w[1] = wasm_v128_and(wasm_i16x8_shl(v, 4), hi);
+        w[2] = wasm_v128_and(wasm_i16x8_shl(v, 8), hi);
+        w[3] = wasm_v128_and(v, hi);
+    } else if (kind == K_Q8_0) {
+        const v128_t v0 = kq_load(b + 2), v1 = kq_load(b + 18);
+        w[0] = wasm_i16x8_shl(v0, 8);
+        w[1] = wasm_v128_and(v0, hb);
+        w[2] = wasm_i16x8_shl(v1, 8);
+        w[3] = wasm_v128_and(v1, hb);
+    } else { /* Q5_0, Q4_1, Q5_1: unpack's values (s = 0) */
+        unpack(kind, b, w);
+    }
+}
+
+KQ_INLINE size_t xbytes(int kind) {
+    switch (kind) {
+    case K_Q4_0: return sizeof(block_q4_0);
+    case K_Q4_1: return sizeof(block_q4_1);
+    case K_Q5_0: return sizeof(block_q5_0);
+    case K_Q5_1: return sizeof(block_q5_1);
+    default: return sizeof(block_q8_0);
+    }
+}
+
+/* 2^(112 - s) for the activation scales (finite: a half is below 2^16). */
+KQ_INLINE float xdscale(int kind) { return kind == K_Q4_0 ? 0x1p100f : kind == K_Q8_0 ? 0x1p104f : 0x1p112f; }
+
+/* Weight halves given in the top 16 bits of i32 lanes (low bits ignored) -> h * 2^-112 as f32; the
+ * running max *sp of (x << 1) reaches 0xF8000000 when a half is Inf / NaN. */
+KQ_INLINE v128_t xhalf(v128_t x, v128_t *sp) {
+    *sp = wasm_u32x4_max(*sp, wasm_i32x4_shl(x, 1));
+    return wasm_v128_and(wasm_i32x4_shr(x, 3), wasm_i32x4_splat((int32_t)0x8FFFE000));
+}
+
+KQ_INLINE int xspecial(v128_t sp) {
+    sp = wasm_u32x4_max(sp, wasm_i32x4_shuffle(sp, sp, 2, 3, 0, 1));
+    sp = wasm_u32x4_max(sp, wasm_i32x4_shuffle(sp, sp, 1, 0, 3, 2));
+    return wasm_u32x4_extract_lane(sp, 0) >= 0xF8000000u;
+}
+
+/* The two lane vectors of one weight block (unpacked) against one prepared activation block. */
+KQ_INLINE void xlanes(const v128_t q[4], const v128_t *p, v128_t *l0, v128_t *l1) {
+    *l0 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(q[0], p[0]), wasm_i32x4_dot_i16x8(q[1], p[1]));
+    *l1 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(q[2], p[2]), wasm_i32x4_dot_i16x8(q[3], p[3]));
+}
+
+/* Matrix-vector tile: XR rows, one token (yp / yd: its nb prepared blocks). The four rows' scales are
+ * widened together; each row's block is unpacked and used at once (so few vectors stay live). */
+#define XR 4
+KQ_INLINE int xtile_mv(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const float *ys,
+                       int64_t nb, float *y) {
+    const size_t wb = xbytes(kind);
+    kq_acc acc[XR];
+    v128_t sp = wasm_i32x4_splat(0), summ = wasm_f32x4_splat(0.0f);
     KQ_UNROLL
-    for (int t = 0; t < T; t++) {
+    for (int r = 0; r < XR; r++) kq_acc_zero(&acc[r]);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *b0 = w + (size_t)i * wb;
+        v128_t x = wasm_v128_load16_splat(b0);
+        x = wasm_v128_load16_lane(b0 + ws, x, 3);
+        x = wasm_v128_load16_lane(b0 + 2 * ws, x, 5);
+        x = wasm_v128_load16_lane(b0 + 3 * ws, x, 7);
+        const v128_t d = wasm_f32x4_mul(xhalf(x, &sp), wasm_v128_load32_splat(yd + i));
+        if (has_min(kind)) { /* the 4 rows' min terms: fmaf(m, s, summ), m exact from its bits */
+            v128_t xm = wasm_v128_load16_splat(b0 + 2);
+            xm = wasm_v128_load16_lane(b0 + 2 + ws, xm, 3);
+            xm = wasm_v128_load16_lane(b0 + 2 + 2 * ws, xm, 5);
+            xm = wasm_v128_load16_lane(b0 + 2 + 3 * ws, xm, 7);
+            const v128_t m = wasm_f32x4_mul(xhalf(xm, &sp), wasm_f32x4_splat(0x1p112f));
+            summ = kq_fma4(m, wasm_v128_load32_splat(ys + i), summ);
+        }
+        const float dr[XR] = {wasm_f32x4_extract_lane(d, 0), wasm_f32x4_extract_lane(d, 1),
+                              wasm_f32x4_extract_lane(d, 2), wasm_f32x4_extract_lane(d, 3)};
+        const v128_t *p = yp + (size_t)i * XP_V;
         KQ_UNROLL
-        for (int r = 0; r < R; r++) kq_acc_zero(&acc[t][r]);
+        for (int r = 0; r < XR; r++) {
+            v128_t q[4], l0, l1;
+            xunpack(kind, b0 + (size_t)r * ws, q);
+            xlanes(q, p, &l0, &l1);
+            kq_acc_fma(&acc[r], l0, l1, dr[r]);
+        }
+    }
+    float sm[XR];
+    wasm_v128_store(sm, summ);
+    KQ_UNROLL
+    for (int r = 0; r < XR; r++) y[r] = has_min(kind) ? kq_acc_hsum(&acc[r]) + sm[r] : kq_acc_hsum(&acc[r]);
+    return xspecial(sp);
+}
+
+/* Batch tile: 2 rows x n tokens (n <= XT). Weights stay put: each block of the two rows is unpacked
+ * once into 8 vectors and run over all the tokens, whose accumulators live in memory (an 8-lane
+ * accumulator cannot stay in registers for many tokens, and the unpack is the costly part). */
+#define XT 32
+KQ_INLINE int xtile_ws(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const float *ys,
+                       int64_t nb, int64_t n, float *y, int64_t ldy) {
+    const size_t wb = xbytes(kind);
+    kq_acc acc[XT][2];
+    v128_t sp = wasm_i32x4_splat(0), summ[XT];
+    for (int64_t t = 0; t < n; t++) {
+        kq_acc_zero(&acc[t][0]);
+        kq_acc_zero(&acc[t][1]);
+        summ[t] = wasm_f32x4_splat(0.0f);
     }
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *wr[KQ_TR];
-        v128_t q[KQ_TR][4];
-        KQ_UNROLL
-        for (int r = 0; r < R; r++) {
-            wr[r] = w + (size_t)r * ws + (size_t)i * wb;
-            if (kind == K_Q4_0) { /* unsigned nibbles */
-                const v128_t v = kq_load(wr[r] + 2), m4 = wasm_i16x8_splat(0xF);
-                q[r][0] = wasm_v128_and(v, m4);
-                q[r][1] = wasm_v128_and(wasm_u16x8_shr(v, 8), m4);
-                q[r][2] = wasm_v128_and(wasm_u16x8_shr(v, 4), m4);
-                q[r][3] = wasm_u16x8_shr(v, 12);
-            } else {
-                unpack(kind, wr[r], q[r]);
-            }
+        const uint8_t *b0 = w + (size_t)i * wb;
+        v128_t q0[4], q1[4];
+        xunpack(kind, b0, q0);
+        xunpack(kind, b0 + ws, q1);
+        const v128_t dw = xhalf(wasm_v128_load16_lane(b0 + ws, wasm_v128_load16_splat(b0), 3), &sp);
+        const v128_t *p = yp + (size_t)i * (size_t)n * XP_V;
+        const float *dy = yd + (size_t)i * (size_t)n;
+        if (has_min(kind)) { /* min terms of the two rows, lanes 0 and 1 */
+            const v128_t xm = wasm_v128_load16_lane(b0 + 2 + ws, wasm_v128_load16_splat(b0 + 2), 3);
+            const v128_t m = wasm_f32x4_mul(xhalf(xm, &sp), wasm_f32x4_splat(0x1p112f));
+            const float *sy = ys + (size_t)i * (size_t)n;
+            for (int64_t t = 0; t < n; t++) summ[t] = kq_fma4(m, wasm_v128_load32_splat(sy + t), summ[t]);
         }
-        v128_t dw;
-        if (R == 4)
-            dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0]), ld16(wr[1]), ld16(wr[2]), ld16(wr[3])));
-        else
-            dw = kq_h2f4(wasm_i32x4_make(ld16(wr[0]), ld16(wr[1]), 0, 0));
-        KQ_UNROLL
-        for (int t = 0; t < T; t++) {
-            const v128_t *p = yp + ((size_t)t * (size_t)nb + (size_t)i) * PREP_V;
-            const v128_t d = wasm_f32x4_mul(dw, wasm_v128_load32_splat(yd + (size_t)t * (size_t)nb + (size_t)i));
-            const float dr[KQ_TR] = {wasm_f32x4_extract_lane(d, 0), wasm_f32x4_extract_lane(d, 1),
-                                     wasm_f32x4_extract_lane(d, 2), wasm_f32x4_extract_lane(d, 3)};
-            KQ_UNROLL
-            for (int r = 0; r < R; r++) {
-                v128_t l0 = kq_quad(q[r][0], q[r][1], p[0], p[1]);
-                v128_t l1 = kq_quad(q[r][2], q[r][3], p[2], p[3]);
-                if (kind == K_Q4_0) {
-                    l0 = wasm_i32x4_sub(l0, p[4]);
-                    l1 = wasm_i32x4_sub(l1, p[5]);
-                }
-                kq_acc_fma(&acc[t][r], l0, l1, dr[r]);
-            }
+        for (int64_t t = 0; t < n; t++, p += XP_V) {
+            const v128_t d = wasm_f32x4_mul(dw, wasm_v128_load32_splat(dy + t));
+            v128_t l0, l1;
+            xlanes(q0, p, &l0, &l1);
+            kq_acc_fma(&acc[t][0], l0, l1, wasm_f32x4_extract_lane(d, 0));
+            xlanes(q1, p, &l0, &l1);
+            kq_acc_fma(&acc[t][1], l0, l1, wasm_f32x4_extract_lane(d, 1));
         }
     }
-    KQ_UNROLL
-    for (int t = 0; t < T; t++) {
-        KQ_UNROLL
-        for (int r = 0; r < R; r++) y[t * ldy + r] = kq_acc_hsum(&acc[t][r]);
+    for (int64_t t = 0; t < n; t++) {
+        y[t * ldy] = kq_acc_hsum(&acc[t][0]);
+        y[t * ldy + 1] = kq_acc_hsum(&acc[t][1]);
+        if (has_min(kind)) {
+            y[t * ldy] = y[t * ldy] + wasm_f32x4_extract_lane(summ[t], 0);
+            y[t * ldy + 1] = y[t * ldy + 1] + wasm_f32x4_extract_lane(summ[t], 1);
+        }
     }
+    return xspecial(sp);
 }
 
-#ifndef KQ_PREP_ROWS
-#define KQ_PREP_ROWS 4
-#endif
-
-#define PREP_TILES(NAME, KIND)                                                                             \
-    static void NAME##_1(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, int64_t nb, float *y, \
-                         int64_t ldy) { prep_tile(KIND, KQ_PREP_ROWS, w, ws, yp, yd, nb, y, ldy, 1); }     \
-    static void NAME##_2(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, int64_t nb, float *y, \
-                         int64_t ldy) { prep_tile(KIND, KQ_PREP_ROWS, w, ws, yp, yd, nb, y, ldy, 2); }     \
-    static void NAME##_3(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, int64_t nb, float *y, \
-                         int64_t ldy) { prep_tile(KIND, KQ_PREP_ROWS, w, ws, yp, yd, nb, y, ldy, 3); }     \
-    static void NAME##_4(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, int64_t nb, float *y, \
-                         int64_t ldy) { prep_tile(KIND, KQ_PREP_ROWS, w, ws, yp, yd, nb, y, ldy, 4); }     \
-    static void (*const NAME##_tiles[KQ_TT + 1])(const uint8_t *, size_t, const v128_t *, const float *, int64_t, \
-                                                float *, int64_t) = {0, NAME##_1, NAME##_2, NAME##_3, NAME##_4};
-
-PREP_TILES(ptile_q4_0, K_Q4_0)
-
-static void prep_drive(void (*const tiles[KQ_TT + 1])(const uint8_t *, size_t, const v128_t *, const float *, int64_t,
-                                                      float *, int64_t),
-                       const kq_tile_fn old[KQ_TT + 1], float (*dot)(const void *, const void *, int64_t),
-                       KQ_GEMM_ARGS) {
-    const int64_t nb = k / QK32;
-    const int R = KQ_PREP_ROWS;
-    /* scratch: PREP_V vectors and a float per activation block; on the stack when small */
-    const size_t nblk = (size_t)nb * (size_t)n;
-    v128_t stack_buf[PREP_V * 64]; /* 6 KB: small for pthread stacks */
-    float stack_d[64];
-    v128_t *yp = stack_buf;
-    float *yd = stack_d;
-    void *heap = 0;
-    if (nblk > 64) {
-        heap = malloc(nblk * (PREP_V * sizeof(v128_t) + sizeof(float)) + 16);
-        if (!heap) {
-            kq_drive(old, dot, QK32, w, ws, x, xs, k, nr, n, y, ldy);
-            return;
-        }
-        yp = (v128_t *)(((uintptr_t)heap + 15) & ~(uintptr_t)15);
-        yd = (float *)(yp + PREP_V * nblk);
+#define XTILES(NAME, KIND)                                                                                   \
+    static int NAME##_mv(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const float *ys,     \
+                         int64_t nb, float *y) { return xtile_mv(KIND, w, ws, yp, yd, ys, nb, y); }           \
+    static int NAME##_ws(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const float *ys,     \
+                         int64_t nb, int64_t n, float *y, int64_t ldy) {                                      \
+        return xtile_ws(KIND, w, ws, yp, yd, ys, nb, n, y, ldy);                                              \
     }
-    prep_q8_0(x, xs, nb, n, yp, yd);
-    const uint8_t *wb = w;
-    int64_t r = 0;
-    for (; r + R <= nr; r += R) {
-        for (int64_t t = 0; t < n; t += KQ_TT) {
-            const int64_t T = n - t < KQ_TT ? n - t : KQ_TT;
-            tiles[T](wb + (size_t)r * ws, ws, yp + (size_t)t * (size_t)nb * PREP_V, yd + (size_t)t * (size_t)nb, nb,
-                     y + t * ldy + r, ldy);
+
+XTILES(xq4_0, K_Q4_0)
+XTILES(xq8_0, K_Q8_0)
+XTILES(xq5_0, K_Q5_0)
+XTILES(xq4_1, K_Q4_1)
+XTILES(xq5_1, K_Q5_1)
+
+/* One token: XR-row tiles; several: tokens in chunks of up to XT (their prepared blocks stay in cache
+ * while every 2-row tile runs over them). Rows left over, and tiles with an Inf / NaN weight scale, use
+ * the scalar reference. Every (row, token) gets the same operations in any tile, so results do not
+ * depend on how rows and tokens are split. */
+static void xdrive(int (*mv)(const uint8_t *, size_t, const v128_t *, const float *, const float *, int64_t, float *),
+                   int (*wst)(const uint8_t *, size_t, const v128_t *, const float *, const float *, int64_t, int64_t,
+                              float *, int64_t),
+                   float (*dot)(const void *, const void *, int64_t), float dscale, int q81, KQ_GEMM_ARGS) {
+    const uint8_t *wb = w, *xb = x;
+    const int64_t nb = k / QK32, chunk = n < XT ? n : XT;
+    const int R = n == 1 ? XR : 2;
+    void *heap = malloc((size_t)(nb * chunk) * (XP_V * sizeof(v128_t) + 2 * sizeof(float)) + 16);
+    if (!heap) {
+        kq_redo(dot, wb, ws, xb, xs, k, nr, n, y, ldy);
+        return;
+    }
+    v128_t *yp = (v128_t *)(((uintptr_t)heap + 15) & ~(uintptr_t)15);
+    float *yd = (float *)(yp + (size_t)(nb * chunk) * XP_V), *ys = yd + nb * chunk;
+    for (int64_t t = 0; t < n; t += chunk) {
+        const int64_t T = n - t < chunk ? n - t : chunk;
+        prep_acts(xb + (size_t)t * xs, xs, nb, T, dscale, q81, yp, yd, ys);
+        for (int64_t r = 0; r + R <= nr; r += R) {
+            const uint8_t *wt = wb + (size_t)r * ws;
+            float *yt = y + t * ldy + r;
+            if (n == 1 ? mv(wt, ws, yp, yd, ys, nb, yt) : wst(wt, ws, yp, yd, ys, nb, T, yt, ldy))
+                kq_redo(dot, wt, ws, xb + (size_t)t * xs, xs, k, R, T, yt, ldy);
         }
     }
-    if (r < nr) kq_redo(dot, wb + (size_t)r * ws, ws, x, xs, k, nr - r, n, y + r, ldy);
+    const int64_t rr = nr - nr % R;
+    if (rr < nr) kq_redo(dot, wb + (size_t)rr * ws, ws, xb, xs, k, nr - rr, n, y + rr, ldy);
     free(heap);
 }
 
-#define LEGACY_TILES(NAME, KIND, DOT)                                                                \
-    KQ_INLINE int NAME(const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, int64_t nb, float *y,  \
-                       int64_t ldy, int T) {                                                         \
-        return legacy_tile(KIND, w, ws, x, xs, nb, y, ldy, T);                                       \
-    }                                                                                                \
-    KQ_TILES(NAME, DOT, QK32)
+void kq_gemm_q4_0(KQ_GEMM_ARGS) {
+    xdrive(xq4_0_mv, xq4_0_ws, kq_dot_q4_0, xdscale(K_Q4_0), 0, w, ws, x, xs, k, nr, n, y, ldy);
+}
 
-LEGACY_TILES(tile_q4_0, K_Q4_0, q4_0)
+void kq_gemm_q8_0(KQ_GEMM_ARGS) {
+    xdrive(xq8_0_mv, xq8_0_ws, kq_dot_q8_0, xdscale(K_Q8_0), 0, w, ws, x, xs, k, nr, n, y, ldy);
+}
 
-void kq_gemm_q4_0(KQ_GEMM_ARGS) { prep_drive(ptile_q4_0_tiles, tile_q4_0_tiles, kq_dot_q4_0, w, ws, x, xs, k, nr, n, y, ldy); }
+void kq_gemm_q5_0(KQ_GEMM_ARGS) {
+    xdrive(xq5_0_mv, xq5_0_ws, kq_dot_q5_0, xdscale(K_Q5_0), 0, w, ws, x, xs, k, nr, n, y, ldy);
+}
 
-LEGACY(tile_q4_1, K_Q4_1, q4_1)
-LEGACY(tile_q5_0, K_Q5_0, q5_0)
-LEGACY(tile_q5_1, K_Q5_1, q5_1)
-LEGACY(tile_q8_0, K_Q8_0, q8_0) /* the prepared path measured no faster for Q8_0 */
-LEGACY(tile_iq4_nl, K_IQ4_NL, iq4_nl)
+void kq_gemm_q4_1(KQ_GEMM_ARGS) {
+    xdrive(xq4_1_mv, xq4_1_ws, kq_dot_q4_1, xdscale(K_Q4_1), 1, w, ws, x, xs, k, nr, n, y, ldy);
+}
+
+void kq_gemm_q5_1(KQ_GEMM_ARGS) {
+    xdrive(xq5_1_mv, xq5_1_ws, kq_dot_q5_1, xdscale(K_Q5_1), 1, w, ws, x, xs, k, nr, n, y, ldy);
+}
+
 
 #else
 typedef int kq_simd_q8_unused; /* ISO C wants a declaration in every translation unit */

@@ -1,12 +1,20 @@
 /* bench_kernels.c: matrix-kernel microbenchmark, scalar reference (the table's dot per row and
  * token) vs the dispatching drivers (kq_matmul: SIMD gemm in a SIMD128 build), in GB/s of weights.
  * Shapes: matvec 2048 rows x 7168, matvec 7168 rows x 2048, and a 64-token batch on 2048 x 7168.
- * Every kernel is warmed up before it is timed (V8 optimises between calls); one thread.
+ * Every kernel is warmed up before it is timed (V8 optimises between calls); one thread. Under Node
+ * the clock is the process's CPU time (other load on the machine then matters less), and the fast
+ * path (and the baseline, below) is timed in interleaved rounds, reporting the median.
  * Build and run (wasm under Node; add -DKQ_EXACT_FMA=0 for the plain f32 multiply-add variant):
  *   export NODE_PATH=/usr/share/nodejs
  *   emcc -O3 -msimd128 -std=c11 -Ikernels tests/bench/bench_kernels.c kernels/[all].c \
  *     -sALLOW_MEMORY_GROWTH -sMAXIMUM_MEMORY=4GB -o /tmp/bk.js && node --no-experimental-fetch /tmp/bk.js
- *   ([all].c: every .c file of kernels/.) Arguments: type names to run (default: all), "quick", "matvec" (skip the batch). */
+ *   ([all].c: every .c file of kernels/.) Arguments: type names to run (default: all), "quick", "matvec" (skip the batch).
+ * A/B against an older kernels/simd_q8.c (its gemms renamed kq_base_gemm_*), e.g. from git:
+ *   git show HEAD~1:kernels/simd_q8.c > /tmp/base_q8.c
+ *   emcc -O3 -msimd128 -std=c11 -Ikernels -c /tmp/base_q8.c -o /tmp/base_q8.o -Dkq_simd_redone=kq_base_simd_redone \
+ *     -Dkq_gemm_q4_0=kq_base_gemm_q4_0 -Dkq_gemm_q4_1=kq_base_gemm_q4_1 -Dkq_gemm_q5_0=kq_base_gemm_q5_0 \
+ *     -Dkq_gemm_q5_1=kq_base_gemm_q5_1 -Dkq_gemm_q8_0=kq_base_gemm_q8_0 -Dkq_gemm_iq4_nl=kq_base_gemm_iq4_nl
+ *   and add -DKQ_BENCH_BASE /tmp/base_q8.o to the build line above (same -DKQ_EXACT_FMA for both). */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
 #include <stdio.h>
@@ -19,11 +27,45 @@
 #include "quant.h"
 #include "simd_common.h"
 
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+/* CPU seconds of the process under Node (wall time elsewhere). */
+EM_JS(double, js_cpu_now, (void), {
+    if (typeof process == 'object' && process.cpuUsage) {
+        const u = process.cpuUsage();
+        return (u.user + u.system) * 1e-6;
+    }
+    return performance.now() * 1e-3;
+});
+static double now(void) { return js_cpu_now(); }
+#else
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+#endif
+
+#ifdef KQ_BENCH_BASE
+/* The baseline gemms (an older simd_q8.c, renamed; see the top comment). */
+void kq_base_gemm_q4_0(KQ_GEMM_ARGS);
+void kq_base_gemm_q4_1(KQ_GEMM_ARGS);
+void kq_base_gemm_q5_0(KQ_GEMM_ARGS);
+void kq_base_gemm_q5_1(KQ_GEMM_ARGS);
+void kq_base_gemm_q8_0(KQ_GEMM_ARGS);
+void kq_base_gemm_iq4_nl(KQ_GEMM_ARGS);
+static void (*base_gemm(uint32_t type))(KQ_GEMM_ARGS) {
+    switch (type) {
+    case KQ_Q4_0: return kq_base_gemm_q4_0;
+    case KQ_Q4_1: return kq_base_gemm_q4_1;
+    case KQ_Q5_0: return kq_base_gemm_q5_0;
+    case KQ_Q5_1: return kq_base_gemm_q5_1;
+    case KQ_Q8_0: return kq_base_gemm_q8_0;
+    case KQ_IQ4_NL: return kq_base_gemm_iq4_nl;
+    default: return NULL;
+    }
+}
+#endif
 
 static uint64_t rng = 88172645463325252ull;
 static float frand(void) {
@@ -49,7 +91,48 @@ static void run_scalar(const job *j) {
 
 static void run_fast(const job *j) { kq_matmul(j->type, j->w, j->k, 0, j->rows, j->xq, j->n, j->y, j->rows); }
 
-/* Seconds per call: warm up, then repeat for at least `budget` seconds; the best of 3 rounds. */
+#ifdef KQ_BENCH_BASE
+static void run_base(const job *j) {
+    const size_t wb = kq_row_bytes(j->type, j->k), xb = kq_row_bytes(j->tr->vec_type, j->k);
+    base_gemm(j->type)(j->w, wb, j->xq, xb, j->k, j->rows, j->n, j->y, j->rows);
+}
+#endif
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Seconds per call of each of nf kernels: warmed up, then ROUNDS interleaved rounds of at least
+ * budget / ROUNDS seconds each per kernel; the median round. */
+#define ROUNDS 9
+static void timeit_ab(void (*const f[])(const job *), int nf, const job *j, double budget, double *out) {
+    double t[4][ROUNDS];
+    for (int i = 0; i < nf; i++) {
+        f[i](j);
+        f[i](j);
+    }
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < nf; i++) {
+            int calls = 0;
+            const double t0 = now();
+            double dt;
+            do {
+                f[i](j);
+                calls++;
+                dt = now() - t0;
+            } while (dt < budget / ROUNDS);
+            t[i][round] = dt / calls;
+        }
+    }
+    for (int i = 0; i < nf; i++) {
+        qsort(t[i], ROUNDS, sizeof(double), cmp_double);
+        out[i] = t[i][ROUNDS / 2];
+    }
+}
+
+/* Seconds per call (the scalar reference): warm up, then repeat for at least `budget` seconds; the
+ * best of 3 rounds. */
 static double timeit(void (*f)(const job *), const job *j, double budget) {
     f(j);
     f(j);
@@ -121,7 +204,14 @@ int main(int argc, char **argv) {
             job j = {tr, type, w, xq, k, rows, n, y};
             const double bytes = (double)kq_row_bytes(type, k) * (double)rows;
             const double ts = timeit(run_scalar, &j, n > 1 ? budget * 2 : budget);
-            const double tf = timeit(run_fast, &j, budget);
+            void (*fs[2])(const job *) = {run_fast, run_fast};
+            int nf = 1;
+#ifdef KQ_BENCH_BASE
+            if (base_gemm(type)) fs[nf++] = run_base;
+#endif
+            double tt[2] = {0, 0};
+            timeit_ab(fs, nf, &j, budget * nf, tt);
+            const double tf = tt[0];
             /* the fast path must agree with the scalar one (the unit test checks the bits) */
             float *ys = malloc(sizeof(float) * (size_t)(rows * n));
             j.y = ys;
@@ -134,9 +224,10 @@ int main(int argc, char **argv) {
                 if (d > maxrel) maxrel = d;
             }
             free(ys);
-            printf("| %s | %s | %.2f | %.2f | %.1fx | %.3f |%s\n", tr->name, shapes[si].name, bytes / ts * 1e-9,
-                   bytes / tf * 1e-9, ts / tf, tf * 1e3,
-                   KQ_EXACT_FMA == 1 && maxrel > 0 ? " MISMATCH (exact build must be bit-identical)" : "");
+            printf("| %s | %s | %.2f | %.2f | %.1fx | %.3f |", tr->name, shapes[si].name, bytes / ts * 1e-9,
+                   bytes / tf * 1e-9, ts / tf, tf * 1e3);
+            if (nf > 1) printf(" base %.2f GB/s, fast/base %.2fx |", bytes / tt[1] * 1e-9, tt[1] / tf);
+            printf("%s\n", KQ_EXACT_FMA <= 1 && maxrel > 0 ? " MISMATCH (must be bit-identical to the scalar dot)" : "");
             fflush(stdout);
             jl += (size_t)snprintf(json + jl, sizeof json - jl,
                                    "%s{\"type\":\"%s\",\"shape\":\"%s\",\"rows\":%lld,\"k\":%lld,\"n\":%lld,"

@@ -231,6 +231,62 @@ static void test_tiling(void) {
     }
 }
 
+/* Thread-count independence: rows split in multiples of 8 (as the engine's threads do, plus a
+ * leftover) and tokens split anyway, more tokens than a batch tile's chunk; every piece must give the
+ * bits of the whole call and of the scalar dot. */
+#define SPLIT_ROWS 27
+#define SPLIT_TOK 41
+#define SPLIT_K 320
+static void test_split(uint32_t type) {
+    static uint8_t w[SPLIT_ROWS * SPLIT_K * 4], x[SPLIT_TOK * SPLIT_K * 4];
+    static float whole[SPLIT_TOK * SPLIT_ROWS], part[SPLIT_TOK * SPLIT_ROWS];
+    const kq_traits *tr = kq_get(type);
+    const size_t wb = kq_row_bytes(type, SPLIT_K), xb = kq_row_bytes(tr->vec_type, SPLIT_K);
+    fill_rows(type, w, SPLIT_K, SPLIT_ROWS, 0, tmp);
+    fill_rows(tr->vec_type, x, SPLIT_K, SPLIT_TOK, 0, tmp);
+    kq_matmul(type, w, SPLIT_K, 0, SPLIT_ROWS, x, SPLIT_TOK, whole, SPLIT_ROWS);
+    static const int64_t rcut[] = {0, 8, 24, SPLIT_ROWS}, tcut[] = {0, 1, 3, 8, 40, SPLIT_TOK};
+    for (int ri = 0; ri < 3; ri++)
+        for (int ti = 0; ti < 5; ti++)
+            kq_matmul(type, w, SPLIT_K, rcut[ri], rcut[ri + 1], x + (size_t)tcut[ti] * xb, tcut[ti + 1] - tcut[ti],
+                      part + tcut[ti] * SPLIT_ROWS, SPLIT_ROWS);
+    int fails = 0;
+    for (int64_t t = 0; t < SPLIT_TOK; t++) {
+        for (int64_t r = 0; r < SPLIT_ROWS; r++) {
+            const float ref = tr->dot(w + r * wb, x + t * xb, SPLIT_K), a = whole[t * SPLIT_ROWS + r],
+                        b = part[t * SPLIT_ROWS + r];
+            const int ok = same_bits(a, b) && (KQ_EXACT_FMA > 1 || same_bits(a, ref));
+            if (!ok && fails++ < 3)
+                CHECK(ok, "%s split r=%lld t=%lld: whole %a part %a ref %a", tr->name, (long long)r, (long long)t, a, b, ref);
+        }
+    }
+    CHECK(fails == 0, "%s: %d split results differ", tr->name, fails);
+}
+
+/* A weight scale that is Inf or NaN (f16 exponent 31) in one block of one row: every result, that
+ * row's and its tile neighbours', is still the scalar dot's. */
+static void test_special_scale(uint32_t type) {
+    static uint8_t w[8 * 256 * 2], x[5 * 256 * 2];
+    static float y[5 * 8];
+    const kq_traits *tr = kq_get(type);
+    const int64_t k = 256, rows = 8;
+    const size_t wb = kq_row_bytes(type, k), xb = kq_row_bytes(tr->vec_type, k);
+    static const uint16_t specials[] = {0x7C00, 0xFC00, 0x7E00, 0x7C01};
+    for (unsigned si = 0; si < sizeof specials / sizeof specials[0]; si++) {
+        for (int64_t n = 1; n <= 5; n += 4) {
+            fill_rows(type, w, k, rows, 0, tmp);
+            fill_rows(tr->vec_type, x, k, n, 0, tmp);
+            put16(w + 5 * wb + 3 * tr->bytes, specials[si]); /* row 5, block 3 */
+            kq_matmul(type, w, k, 0, rows, x, n, y, rows);
+            int fails = 0;
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t r = 0; r < rows; r++)
+                    fails += KQ_EXACT_FMA <= 1 && !same_bits(y[t * rows + r], tr->dot(w + r * wb, x + t * xb, k));
+            CHECK(fails == 0, "%s scale %04x n=%lld: %d results differ", tr->name, specials[si], (long long)n, fails);
+        }
+    }
+}
+
 /* The activation quantizers: kq_round_acts (fast path) vs the table's scalar quantize. */
 static void test_quantizers(void) {
     static const uint32_t wtypes[] = {KQ_Q4_0, KQ_Q4_1, KQ_Q4_K};
@@ -331,8 +387,12 @@ int main(void) {
 #endif
     static const uint32_t types[] = {KQ_Q4_0, KQ_Q4_1, KQ_Q5_0, KQ_Q5_1, KQ_Q8_0, KQ_IQ4_NL, KQ_Q4_K,
                                      KQ_Q5_K, KQ_Q6_K, KQ_IQ4_XS, KQ_F32, KQ_F16, KQ_BF16};
-    for (unsigned i = 0; i < sizeof types / sizeof types[0]; i++) test_type(types[i]);
-    test_tiling();
+    for (unsigned i = 0; i < sizeof types / sizeof types[0]; i++) {
+        test_type(types[i]);
+        if (SPLIT_K % kq_get(types[i])->blck == 0) test_split(types[i]);
+    }
+    test_tiling(); /* the 256-element block types, with rows long enough for several token groups */
+    for (unsigned i = 0; i < 6; i++) test_special_scale(types[i]); /* the 32-element block types */
     test_quantizers();
     test_fma_midpoint();
     return check_report("test_simd");
