@@ -196,21 +196,6 @@ static void dense_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t n, f
     matmul_t(c, &l->ffn_down, g, n, out);
 }
 
-/* The K experts of one token from its router logits pt (made sigmoid probabilities in place): the
- * bias only chooses, ties go to the lower index. */
-static void choose_experts(float *pt, const float *bias, int64_t X, int64_t K, int32_t *sel) {
-    for (int64_t e = 0; e < X; e++) pt[e] = 1.0f / (1.0f + expf(-pt[e]));
-    for (int64_t j = 0; j < K; j++) {
-        int64_t best = -1;
-        for (int64_t e = 0; e < X; e++) {
-            bool taken = false;
-            for (int64_t q = 0; q < j; q++) taken |= sel[q] == e;
-            if (!taken && (best < 0 || pt[e] + bias[e] > pt[best] + bias[best])) best = e;
-        }
-        sel[j] = (int32_t)best;
-    }
-}
-
 #define MAX_EXPERTS 4096 /* model.c's limit */
 #define HAS(set, e) ((set)[(e) / 64] >> ((e) % 64) & 1)
 
@@ -257,17 +242,28 @@ static lfm2_status moe_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t
     const int64_t E = hp->n_embd, X = hp->n_expert, K = hp->n_expert_used;
     float *p = c->probs;
     int32_t *sel = c->sel;
+    float *wsel = c->wsel;
+    const float *bias = l->router_bias.data;
     lfm2_weights *w = c->m->w;
     matmul_t(c, &l->router, c->h, n, p);
     uint64_t used[MAX_EXPERTS / 64] = {0}, resident[MAX_EXPERTS / 64] = {0};
     for (uint32_t t = 0; t < n; t++) {
         float *pt = p + t * X;
-        choose_experts(pt, l->router_bias.data, X, K, sel + t * K);
+        for (int64_t e = 0; e < X; e++) pt[e] = 1.0f / (1.0f + expf(-pt[e]));
         double sum = 0;
-        for (int64_t j = 0; j < K; j++) sum += pt[sel[t * K + j]];
+        for (int64_t j = 0; j < K; j++) {
+            int64_t best = -1;
+            for (int64_t e = 0; e < X; e++) {
+                bool taken = false;
+                for (int64_t q = 0; q < j; q++) taken |= sel[t * K + q] == e;
+                if (!taken && (best < 0 || pt[e] + bias[e] > pt[best] + bias[best])) best = e;
+            }
+            sel[t * K + j] = (int32_t)best;
+            sum += pt[best];
+            used[best / 64] |= 1ull << (best % 64);
+        }
         const float denom = (float)sum > 6.103515625e-5f ? (float)sum : 6.103515625e-5f;
-        for (int64_t j = 0; j < K; j++) c->wsel[t * K + j] = pt[sel[t * K + j]] / denom;
-        for (int64_t j = 0; j < K; j++) used[sel[t * K + j] / 64] |= 1ull << (sel[t * K + j] % 64);
+        for (int64_t j = 0; j < K; j++) wsel[t * K + j] = pt[sel[t * K + j]] / denom;
     }
     /* Hold the resident experts first, so that taking slots for the missing ones cannot evict them. */
     for (int64_t e = 0; e < X; e++)
