@@ -11,7 +11,7 @@
 
 /* JS writes lfm2_model_params and reads lfm2_stats by offset (web/engine.js): keep them fixed. */
 _Static_assert(offsetof(lfm2_model_params, memory_budget) == 16 && sizeof(lfm2_model_params) == 24, "params layout");
-_Static_assert(sizeof(lfm2_stats) == 10 * sizeof(double), "stats layout");
+_Static_assert(sizeof(lfm2_stats) == 11 * sizeof(double), "stats layout");
 
 lfm2_status lfm2_model_open(lfm2_read_fn read, void *ctx, uint64_t size, const lfm2_model_params *params,
                             lfm2_model **out) {

@@ -2,6 +2,7 @@
  * One code path serves prefill (many tokens) and decode (one): every token's arithmetic is the same
  * whatever the chunk size, so a batch and one-token steps give identical logits. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "attn.h"
@@ -17,30 +18,42 @@ typedef struct {
     int64_t k, rows, n;
     const float *x;
     float *y;
+    int64_t chunk;      /* rows per share: a multiple of 8, for the SIMD row groups */
+    atomic_llong next;  /* first row of the next share to take */
 } matmul_job;
 
-/* Thread ith takes a contiguous share of the rows (a multiple of 8, for the SIMD row groups);
- * every row is computed the same way whoever computes it, so any thread count gives the same bits. */
+/* Each thread takes shares of the rows until none is left, so that a thread busy elsewhere (the
+ * caller reading) leaves its part to the others. Every row is computed the same way whoever
+ * computes it, in whatever share, so any thread count gives the same bits. */
 static void matmul_part(void *arg, int ith, int nth) {
-    const matmul_job *j = arg;
-    const int64_t per = ((j->rows + nth - 1) / nth + 7) & ~(int64_t)7;
-    const int64_t r0 = per * ith < j->rows ? per * ith : j->rows;
-    const int64_t r1 = r0 + per < j->rows ? r0 + per : j->rows;
-    if (r0 >= r1) return;
-    if (j->c->m->reference)
-        kq_matmul_ref(j->type, j->w, j->k, r0, r1, j->x, j->n, j->y, j->rows, j->c->row + (size_t)ith * j->c->row_stride);
-    else
-        kq_matmul(j->type, j->w, j->k, r0, r1, j->c->xq, j->n, j->y, j->rows);
+    matmul_job *j = arg;
+    (void)nth;
+    for (int64_t r0; (r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed)) < j->rows;) {
+        const int64_t r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
+        if (j->c->m->reference)
+            kq_matmul_ref(j->type, j->w, j->k, r0, r1, j->x, j->n, j->y, j->rows, j->c->row + (size_t)ith * j->c->row_stride);
+        else
+            kq_matmul(j->type, j->w, j->k, r0, r1, j->c->xq, j->n, j->y, j->rows);
+    }
 }
 
 /* y[t][r] = W[r] . x[t] for all rows of a matrix with k columns. */
 static void matmul(struct lfm2_context *c, uint32_t type, const void *w, int64_t k, int64_t rows,
                    const float *x, int64_t n, float *y) {
     if (!c->m->reference) kq_round_acts(type, x, k, n, c->xq);
-    matmul_job j = {c, type, w, k, rows, n, x, y};
+    lfm2_pool *pool = c->m->pool;
+    const int64_t shares = 4 * (int64_t)pool_size(pool); /* a few per thread: late threads even out */
+    matmul_job j = {c, type, w, k, rows, n, x, y, ((rows + shares - 1) / shares + 7) & ~(int64_t)7, 0};
     /* a small product is not worth waking the workers */
-    if (rows * k * n < 65536) matmul_part(&j, 0, 1);
-    else pool_run(c->m->pool, matmul_part, &j);
+    if (rows * k * n < 65536) {
+        matmul_part(&j, 0, 1);
+        return;
+    }
+    pool_start(pool, matmul_part, &j);
+    /* Only this thread may read the model: while the workers compute, it reads the expert slabs
+     * queued by weights_hold, then takes what is left of the rows. */
+    while (pool_busy(pool) && weights_read_step(c->m->w)) {}
+    pool_join(pool);
 }
 
 static void matmul_t(struct lfm2_context *c, const lfm2_tensor *t, const float *x, int64_t n, float *y) {
@@ -175,17 +188,57 @@ static void dense_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t n, f
     matmul_t(c, &l->ffn_down, g, n, out);
 }
 
-/* MoE: sigmoid router; the bias only chooses the experts; chosen scores renormalised. Tokens are
- * grouped by expert so that each slab is fetched once per chunk; each token's expert outputs are
- * summed in selection order, so the result does not depend on the grouping. */
-static lfm2_status moe_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t il, uint32_t n, float *out) {
+#define MAX_EXPERTS 4096 /* model.c's limit */
+#define HAS(set, e) ((set)[(e) / 64] >> ((e) % 64) & 1)
+
+/* The experts' share of moe_ffn: the resident experts first, then the missing ones in the order
+ * their reads were queued; this thread reads them during the matmuls before (matmul()). */
+static lfm2_status moe_experts(struct lfm2_context *c, const lfm2_layer *l, uint32_t il, uint32_t n,
+                               const uint64_t *used, const uint64_t *resident) {
     const lfm2_hparams *hp = &c->m->g.hp;
     const int64_t E = hp->n_embd, F = hp->n_ff_exp, X = hp->n_expert, K = hp->n_expert_used;
+    const uint32_t type_g = l->gate_exps.info->type, type_u = l->up_exps.info->type, type_d = l->down_exps.info->type;
+    float *hx = c->att, *g = c->big, *u = c->big2, *d = c->q;
+    uint32_t rows[LFM2_MAX_BATCH], slots[LFM2_MAX_BATCH];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t e = 0; e < X; e++) {
+            if (!HAS(used, e) || (int)HAS(resident, e) == pass) continue;
+            uint32_t m = 0;
+            for (uint32_t t = 0; t < n; t++)
+                for (int64_t j = 0; j < K; j++)
+                    if (c->sel[t * K + j] == e) rows[m] = t, slots[m++] = (uint32_t)j;
+            lfm2_expert ex;
+            lfm2_status s = weights_expert(c->m->w, il, (uint32_t)e, &ex);
+            if (s != LFM2_OK) return s;
+            for (uint32_t i = 0; i < m; i++) memcpy(hx + i * E, c->h + rows[i] * E, (size_t)E * sizeof *hx);
+            matmul(c, type_g, ex.gate, E, F, hx, m, g);
+            matmul(c, type_u, ex.up, E, F, hx, m, u);
+            for (int64_t i = 0; i < (int64_t)m * F; i++) g[i] = silu(g[i]) * u[i];
+            matmul(c, type_d, ex.down, F, E, g, m, d);
+            weights_expert_release(c->m->w, il, (uint32_t)e);
+            for (uint32_t i = 0; i < m; i++) {
+                const float w = c->wsel[rows[i] * K + slots[i]];
+                float *dst = c->moe_out + (rows[i] * K + slots[i]) * E;
+                for (int64_t k = 0; k < E; k++) dst[k] = d[i * E + k] * w;
+            }
+        }
+    }
+    return LFM2_OK;
+}
+
+/* MoE: sigmoid router; the bias only chooses the experts; chosen scores renormalised. Tokens are
+ * grouped by expert so that each slab is fetched once per chunk; each token's expert outputs are
+ * summed in selection order, so the result does not depend on the grouping or the order. */
+static lfm2_status moe_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t il, uint32_t n, float *out) {
+    const lfm2_hparams *hp = &c->m->g.hp;
+    const int64_t E = hp->n_embd, X = hp->n_expert, K = hp->n_expert_used;
     float *p = c->probs;
     int32_t *sel = c->sel;
     float *wsel = c->wsel;
     const float *bias = l->router_bias.data;
+    lfm2_weights *w = c->m->w;
     matmul_t(c, &l->router, c->h, n, p);
+    uint64_t used[MAX_EXPERTS / 64] = {0}, resident[MAX_EXPERTS / 64] = {0};
     for (uint32_t t = 0; t < n; t++) {
         float *pt = p + t * X;
         for (int64_t e = 0; e < X; e++) pt[e] = 1.0f / (1.0f + expf(-pt[e]));
@@ -199,34 +252,19 @@ static lfm2_status moe_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t
             }
             sel[t * K + j] = (int32_t)best;
             sum += pt[best];
+            used[best / 64] |= 1ull << (best % 64);
         }
         const float denom = (float)sum > 6.103515625e-5f ? (float)sum : 6.103515625e-5f;
         for (int64_t j = 0; j < K; j++) wsel[t * K + j] = pt[sel[t * K + j]] / denom;
     }
-    const uint32_t type_g = l->gate_exps.info->type, type_u = l->up_exps.info->type, type_d = l->down_exps.info->type;
-    float *hx = c->att, *g = c->big, *u = c->big2, *d = c->q;
-    uint32_t rows[LFM2_MAX_BATCH], slots[LFM2_MAX_BATCH];
-    for (int64_t e = 0; e < X; e++) {
-        uint32_t m = 0;
-        for (uint32_t t = 0; t < n; t++)
-            for (int64_t j = 0; j < K; j++)
-                if (sel[t * K + j] == e) rows[m] = t, slots[m++] = (uint32_t)j;
-        if (!m) continue;
-        lfm2_expert ex;
-        lfm2_status s = weights_expert(c->m->w, il, (uint32_t)e, &ex);
-        if (s != LFM2_OK) return s;
-        for (uint32_t i = 0; i < m; i++) memcpy(hx + i * E, c->h + rows[i] * E, (size_t)E * sizeof *hx);
-        matmul(c, type_g, ex.gate, E, F, hx, m, g);
-        matmul(c, type_u, ex.up, E, F, hx, m, u);
-        for (int64_t i = 0; i < (int64_t)m * F; i++) g[i] = silu(g[i]) * u[i];
-        matmul(c, type_d, ex.down, F, E, g, m, d);
-        weights_expert_release(c->m->w, il, (uint32_t)e);
-        for (uint32_t i = 0; i < m; i++) {
-            const float w = wsel[rows[i] * K + slots[i]];
-            float *dst = c->moe_out + (rows[i] * K + slots[i]) * E;
-            for (int64_t k = 0; k < E; k++) dst[k] = d[i * E + k] * w;
-        }
-    }
+    /* Hold the resident experts first, so that taking slots for the missing ones cannot evict them. */
+    for (int64_t e = 0; e < X; e++)
+        if (HAS(used, e) && weights_hold(w, il, (uint32_t)e, false)) resident[e / 64] |= 1ull << (e % 64);
+    for (int64_t e = 0; e < X; e++)
+        if (HAS(used, e) && !HAS(resident, e)) weights_hold(w, il, (uint32_t)e, true);
+    lfm2_status st = moe_experts(c, l, il, n, used, resident);
+    weights_unhold(w, il);
+    if (st != LFM2_OK) return st;
     for (uint32_t t = 0; t < n; t++) {
         const float *src = c->moe_out + t * K * E;
         for (int64_t k = 0; k < E; k++) {

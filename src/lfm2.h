@@ -70,12 +70,13 @@ enum { LFM2_CACHE_LFU = 0, LFM2_CACHE_LRU = 1 };
 typedef struct {
     double expert_hits, expert_misses, expert_evictions;
     double bytes_read;        /* by expert misses */
-    double read_seconds;      /* time spent waiting for those reads */
+    double read_seconds;      /* time spent on those reads */
     double dense_bytes;       /* resident dense tensors */
     double expert_bytes;      /* resident expert slabs */
     double context_bytes;     /* reserved by contexts */
     double budget;            /* 0: no limit */
     double expert_slots;      /* slabs the cache holds now */
+    double read_wait_seconds; /* the part of read_seconds not overlapped with the threads' compute */
 } lfm2_stats;
 
 void lfm2_model_stats(const lfm2_model *m, lfm2_stats *out);

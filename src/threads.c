@@ -135,13 +135,10 @@ void pool_free(lfm2_pool *p) {
 
 int pool_size(const lfm2_pool *p) { return p ? p->n : 1; }
 
-void pool_run(lfm2_pool *p, lfm2_pool_fn fn, void *arg) {
-    if (!p || p->n == 1) {
-        fn(arg, 0, 1);
-        return;
-    }
+void pool_start(lfm2_pool *p, lfm2_pool_fn fn, void *arg) {
     p->fn = fn;
     p->arg = arg;
+    if (p->n == 1) return;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
     atomic_fetch_add(&p->gen, 1); /* seq_cst: pairs with the workers' sleeping count */
     if (atomic_load(&p->sleeping) > 0) {
@@ -149,8 +146,20 @@ void pool_run(lfm2_pool *p, lfm2_pool_fn fn, void *arg) {
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mu);
     }
-    fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1) cpu_relax();
+}
+
+bool pool_busy(const lfm2_pool *p) {
+    return p->n > 1 && atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1;
+}
+
+void pool_join(lfm2_pool *p) {
+    p->fn(p->arg, 0, p->n);
+    while (pool_busy(p)) cpu_relax();
+}
+
+void pool_run(lfm2_pool *p, lfm2_pool_fn fn, void *arg) {
+    pool_start(p, fn, arg);
+    pool_join(p);
 }
 
 #endif

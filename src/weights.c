@@ -1,7 +1,11 @@
 /* weights.c: dense tensors resident; expert slabs (gate, up and down rows of one expert back to
  * back) either all read at open (no budget) or held in a cache of equal-size slots that grows
  * while the budget allows and then evicts: LFU with ageing by default (MoE routing has popular
- * experts), LRU on request. A slab in use is pinned; the forward pass releases it after use. */
+ * experts), LRU on request. A slab in use is pinned; the forward pass releases it after use.
+ * So that reads overlap with compute, a slab can also be held ahead of use: a slot is taken for it
+ * at once and its read queued, to be done piece by piece (weights_read_step) while the pool's
+ * workers compute; acquiring it finishes whatever is left. Held and queued slots are not evicted
+ * unless a plain miss finds nothing else. Every call comes from the evaluating thread: no locks. */
 #include "weights.h"
 
 #include <stdbool.h>
@@ -19,7 +23,15 @@ typedef struct {
     uint64_t last_use; /* tick of the last acquire */
     uint32_t uses;     /* acquires, halved now and then (ageing) */
     uint32_t pins;
+    size_t done;       /* bytes of the slab read so far; slab_bytes once it is all there */
+    uint64_t queued;   /* order of the hold that queued its read: reads go oldest first */
+    bool held;         /* wanted by a coming acquire (weights_hold) */
+    bool fresh;        /* read for a hold and not yet acquired: that acquire is the miss */
 } slot;
+
+/* One read callback moves at most this much while the workers compute: the caller checks between
+ * pieces whether they are done, and starts the next job if so. */
+#define READ_PIECE ((size_t)1 << 20)
 
 struct lfm2_weights {
     const lfm2_graph *g;
@@ -33,8 +45,8 @@ struct lfm2_weights {
     size_t slab_bytes;  /* the largest expert slab of any layer: the slot size */
     int32_t *slot_of;   /* [n_layer * n_expert]: slot index or -1 */
     slot *slots;
-    uint32_t n_slots, cap_slots;
-    uint64_t tick;
+    uint32_t n_slots;
+    uint64_t tick, n_queued;
     lfm2_stats st;
 };
 
@@ -75,14 +87,22 @@ static size_t slab_size(const lfm2_layer *l) {
     return expert_part(&l->gate_exps) + expert_part(&l->up_exps) + expert_part(&l->down_exps);
 }
 
-static lfm2_status read_slab(lfm2_weights *w, uint32_t il, uint32_t e, uint8_t *dst) {
+/* Bytes [from, to) of the slab of expert e of layer il (its gate, up and down parts back to back)
+ * into slab + from. */
+static lfm2_status read_slab_range(lfm2_weights *w, uint32_t il, uint32_t e, uint8_t *slab, size_t from, size_t to) {
     const lfm2_layer *l = &w->g->layers[il];
     const lfm2_tensor *parts[3] = {&l->gate_exps, &l->up_exps, &l->down_exps};
-    for (int i = 0; i < 3; i++) {
+    size_t at = 0;
+    for (int i = 0; i < 3 && from < to; i++) {
         const size_t n = expert_part(parts[i]);
-        lfm2_status s = read_bytes(w, parts[i]->info->offset + (uint64_t)e * n, n, dst, parts[i]->info->name);
-        if (s != LFM2_OK) return s;
-        dst += n;
+        if (from < at + n) {
+            const size_t len = (to < at + n ? to : at + n) - from;
+            lfm2_status s = read_bytes(w, parts[i]->info->offset + (uint64_t)e * n + (from - at), len, slab + from,
+                                       parts[i]->info->name);
+            if (s != LFM2_OK) return s;
+            from += len;
+        }
+        at += n;
     }
     return LFM2_OK;
 }
@@ -102,7 +122,7 @@ static lfm2_status budget_error(const lfm2_weights *w, uint64_t reserved) {
 static lfm2_status add_slot(lfm2_weights *w) {
     uint8_t *buf = malloc(w->slab_bytes);
     if (!buf) return lfm2_fail(LFM2_E_NOMEM, "out of memory for an expert slab (%zu bytes)", w->slab_bytes);
-    w->slots[w->n_slots++] = (slot){buf, -1, 0, 0, 0};
+    w->slots[w->n_slots++] = (slot){.buf = buf, .key = -1};
     return LFM2_OK;
 }
 
@@ -151,8 +171,9 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
     for (uint32_t il = 0; s == LFM2_OK && w->preloaded && il < hp->n_layer; il++) {
         for (uint32_t e = 0; s == LFM2_OK && g->layers[il].moe && e < hp->n_expert; e++) {
             s = add_slot(w);
-            if (s == LFM2_OK) s = read_slab(w, il, e, w->slots[w->n_slots - 1].buf);
+            if (s == LFM2_OK) s = read_slab_range(w, il, e, w->slots[w->n_slots - 1].buf, 0, slab_size(&g->layers[il]));
             if (s == LFM2_OK) {
+                w->slots[w->n_slots - 1].done = w->slab_bytes;
                 w->slots[w->n_slots - 1].key = (int64_t)il * hp->n_expert + e;
                 w->slot_of[(size_t)il * hp->n_expert + e] = (int32_t)(w->n_slots - 1);
             }
@@ -183,22 +204,109 @@ lfm2_status weights_reserve(lfm2_weights *w, int64_t bytes) {
     return LFM2_OK;
 }
 
-/* The slot to reuse: unpinned, least frequently used (LFU: ties by age) or least recently used. */
-static int64_t victim(const lfm2_weights *w) {
+/* The slot to reuse: unpinned and not being read; unheld if any is (holds only when `any`); then
+ * least frequently used (LFU: ties by age) or least recently used. */
+static int64_t victim(const lfm2_weights *w, bool any) {
     int64_t best = -1;
     for (uint32_t i = 0; i < w->n_slots; i++) {
         const slot *s = &w->slots[i];
-        if (s->pins) continue;
+        if (s->pins || (s->key >= 0 && s->done < w->slab_bytes) || (s->held && !any)) continue;
         if (s->key < 0) return i;
         if (best < 0) { best = i; continue; }
         const slot *b = &w->slots[best];
-        const bool better = w->policy == LFM2_CACHE_LRU
-            ? s->last_use < b->last_use
+        const bool better = b->held != s->held ? b->held
+            : w->policy == LFM2_CACHE_LRU ? s->last_use < b->last_use
             : s->uses < b->uses || (s->uses == b->uses && s->last_use < b->last_use);
         if (better) best = i;
     }
     return best;
 }
+
+/* An empty slot: a new one while the budget allows, else a victim's (-1: none can go). */
+static int64_t take_slot(lfm2_weights *w, bool any) {
+    const uint64_t used = w->dense_bytes + w->reserved + (uint64_t)(w->n_slots + 1) * w->slab_bytes;
+    int64_t v = -1;
+    if ((!w->budget || used <= w->budget) && add_slot(w) == LFM2_OK) v = w->n_slots - 1;
+    if (v < 0) v = victim(w, any);
+    if (v < 0) return -1;
+    slot *sl = &w->slots[v];
+    if (sl->key >= 0) {
+        w->slot_of[sl->key] = -1;
+        w->st.expert_evictions++;
+    }
+    *sl = (slot){.buf = sl->buf, .key = -1};
+    return v;
+}
+
+static size_t slab_of_key(const lfm2_weights *w, int64_t key) {
+    return slab_size(&w->g->layers[key / w->g->hp.n_expert]);
+}
+
+/* Read the rest of slot v's slab, or (piece) at most READ_PIECE of it. On failure the slot is
+ * emptied: the acquire then reads the slab itself and reports the error. */
+static lfm2_status read_more(lfm2_weights *w, uint32_t v, bool piece, bool wait) {
+    slot *sl = &w->slots[v];
+    const uint32_t X = w->g->hp.n_expert;
+    const size_t size = slab_of_key(w, sl->key);
+    const size_t to = piece && size - sl->done > READ_PIECE ? sl->done + READ_PIECE : size;
+    const double t0 = seconds();
+    lfm2_status s = read_slab_range(w, (uint32_t)(sl->key / X), (uint32_t)(sl->key % X), sl->buf, sl->done, to);
+    const double dt = seconds() - t0;
+    w->st.read_seconds += dt;
+    if (wait) w->st.read_wait_seconds += dt;
+    if (s != LFM2_OK) {
+        w->slot_of[sl->key] = -1;
+        *sl = (slot){.buf = sl->buf, .key = -1};
+        return s;
+    }
+    w->st.bytes_read += (double)(to - sl->done);
+    /* a done slab counts as full-size, whatever its layer's size: the slot is then ready */
+    sl->done = to == size ? w->slab_bytes : to;
+    return LFM2_OK;
+}
+
+bool weights_hold(lfm2_weights *w, uint32_t il, uint32_t e, bool may_read) {
+    const size_t key = (size_t)il * w->g->hp.n_expert + e;
+    int32_t si = w->slot_of[key];
+    if (si < 0 && may_read && !w->preloaded) {
+        const int64_t v = take_slot(w, false);
+        if (v < 0) return false;
+        si = (int32_t)v;
+        /* last_use 0 and no uses: unused (a wrong guess), it is the first slab to go once unheld */
+        w->slots[si] = (slot){.buf = w->slots[si].buf, .key = (int64_t)key, .queued = ++w->n_queued, .fresh = true};
+        w->slot_of[key] = si;
+    }
+    if (si < 0) return false;
+    w->slots[si].held = true;
+    return true;
+}
+
+void weights_unhold(lfm2_weights *w, uint32_t il) {
+    const uint32_t X = w->g->hp.n_expert;
+    for (uint32_t e = 0; e < X; e++) {
+        const int32_t si = w->slot_of[(size_t)il * X + e];
+        if (si < 0) continue;
+        slot *sl = &w->slots[si];
+        sl->held = false;
+        if (sl->done < w->slab_bytes) { /* read ahead, not needed after all: stop reading it */
+            w->slot_of[sl->key] = -1;
+            *sl = (slot){.buf = sl->buf, .key = -1};
+        }
+    }
+}
+
+/* Read a piece of the oldest queued slab (at most a few hundred slots to look through). */
+static bool read_next(lfm2_weights *w, bool wait) {
+    int64_t v = -1;
+    for (uint32_t i = 0; i < w->n_slots; i++) {
+        const slot *s = &w->slots[i];
+        if (s->key >= 0 && s->done < w->slab_bytes && (v < 0 || s->queued < w->slots[v].queued)) v = i;
+    }
+    if (v >= 0) read_more(w, (uint32_t)v, true, wait);
+    return v >= 0;
+}
+
+bool weights_read_step(lfm2_weights *w) { return read_next(w, false); }
 
 lfm2_status weights_expert(lfm2_weights *w, uint32_t il, uint32_t e, lfm2_expert *out) {
     const lfm2_layer *l = &w->g->layers[il];
@@ -207,37 +315,33 @@ lfm2_status weights_expert(lfm2_weights *w, uint32_t il, uint32_t e, lfm2_expert
     const size_t key = (size_t)il * X + e;
     int32_t si = w->slot_of[key];
     w->tick++;
-    if (si >= 0) {
+    if (si >= 0 && w->slots[si].done < w->slab_bytes) {
+        lfm2_status s = read_more(w, (uint32_t)si, false, true); /* queued, not read yet: wait for it */
+        if (s != LFM2_OK) return s;
+    }
+    if (si >= 0 && !w->slots[si].fresh) {
         w->st.expert_hits++;
     } else {
         w->st.expert_misses++;
-        const uint64_t used = w->dense_bytes + w->reserved + (uint64_t)(w->n_slots + 1) * w->slab_bytes;
-        int64_t v = -1;
-        if (!w->budget || used <= w->budget) {
-            lfm2_status s = add_slot(w);
-            if (s == LFM2_OK) v = w->n_slots - 1;
+        if (si < 0) {
+            int64_t v = take_slot(w, true);
+            if (v < 0) { /* every other slot is being read ahead: finish those reads so that one can go */
+                while (read_next(w, true)) {}
+                v = take_slot(w, true);
+            }
+            if (v < 0) return lfm2_fail(LFM2_E_BUDGET, "every cached expert is in use: the budget holds too few");
+            si = (int32_t)v;
+            w->slots[si].key = (int64_t)key;
+            w->slot_of[key] = si;
+            lfm2_status s = read_more(w, (uint32_t)si, false, true);
+            if (s != LFM2_OK) return s;
         }
-        if (v < 0) v = victim(w);
-        if (v < 0) return lfm2_fail(LFM2_E_BUDGET, "every cached expert is in use: the budget holds too few");
-        slot *sl = &w->slots[v];
-        if (sl->key >= 0) {
-            w->slot_of[sl->key] = -1;
-            w->st.expert_evictions++;
-        }
-        sl->key = -1;
-        const double t0 = seconds();
-        lfm2_status s = read_slab(w, il, e, sl->buf);
-        w->st.read_seconds += seconds() - t0;
-        if (s != LFM2_OK) return s;
-        w->st.bytes_read += (double)slab_size(l);
-        sl->key = (int64_t)key;
-        sl->uses = 0;
-        w->slot_of[key] = si = (int32_t)v;
         /* ageing: halve every count now and then, so yesterday's favourites can leave */
         if ((uint64_t)w->st.expert_misses % (8u * w->n_slots + 64) == 0)
             for (uint32_t i = 0; i < w->n_slots; i++) w->slots[i].uses >>= 1;
     }
     slot *sl = &w->slots[si];
+    sl->fresh = sl->held = false;
     sl->pins++;
     sl->uses++;
     sl->last_use = w->tick;

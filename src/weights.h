@@ -5,6 +5,7 @@
 #ifndef LFM2_WEIGHTS_H
 #define LFM2_WEIGHTS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lfm2.h"
@@ -34,6 +35,17 @@ lfm2_status weights_reserve(lfm2_weights *w, int64_t bytes);
 /* The slab of expert e of layer il, pinned until weights_expert_release(w, il, e). */
 lfm2_status weights_expert(lfm2_weights *w, uint32_t il, uint32_t e, lfm2_expert *out);
 void weights_expert_release(lfm2_weights *w, uint32_t il, uint32_t e);
+
+/* Reads ahead, so that the evaluating thread (the only one that may call the read callback, and
+ * so these) reads while the pool computes. weights_hold: keep expert e of layer il for a coming
+ * weights_expert, and, if it is missing and may_read, take a slot for it now (never beyond the
+ * budget, never a held or pinned one) and queue its read. False if it is neither resident nor
+ * queued: weights_expert will read it itself. weights_unhold drops the holds left on layer il
+ * (slabs read ahead but not used: the first to be evicted). */
+bool weights_hold(lfm2_weights *w, uint32_t il, uint32_t e, bool may_read);
+void weights_unhold(lfm2_weights *w, uint32_t il);
+/* Read the next piece of the queued slabs; false when none is queued. */
+bool weights_read_step(lfm2_weights *w);
 
 void weights_stats(const lfm2_weights *w, lfm2_stats *out);
 

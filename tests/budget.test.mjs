@@ -18,11 +18,13 @@ before(async () => { engine = await Engine.create({ threads: 2 }); });
 after(() => engine.terminate());
 
 function logitsUnder(entry, budget, cachePolicy) {
-  const buf = fs.readFileSync(modelPath(entry));
+  return logitsOf(fs.readFileSync(modelPath(entry)), meta(entry).full_tokens, budget, cachePolicy);
+}
+
+function logitsOf(buf, toks, budget, cachePolicy) {
   const model = engine.openModel((v, off) => { v.set(buf.subarray(off, off + v.length)); return v.length; }, buf.length, { memoryBudget: budget, cachePolicy });
   try {
     const ctx = model.newContext(64);
-    const toks = meta(entry).full_tokens;
     const out = new Float32Array(toks.length * model.nVocab);
     out.set(ctx.eval(toks.slice(0, 24), { logits: 'all' }));
     toks.slice(24).forEach((t, i) => out.set(ctx.eval([t]), (24 + i) * model.nVocab)); // decode steps
@@ -48,6 +50,34 @@ for (const entry of ['tiny-q4_0', 'kq-q4_k_m', 'kq2-q8_0-exps_q4_0']) {
     }
   });
 }
+
+test('reads overlapped with the worker\'s compute give the resident logits, bit for bit', () => {
+  // Expert products big enough for the thread pool, so that the evaluating thread reads the slabs
+  // it holds ahead while the worker computes (tests/c/test_engine.c does the same natively).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lfm2-overlap-'));
+  const { kv, tensors } = lfm2moeLayout({ layers: 4, attn: [1], embd: 256, heads: 4, kvHeads: 2, ff: 512, experts: 16, used: 4, ffExp: 512, dense: 1, vocab: 1024 });
+  let seed = 7;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const fill = (t) => fillData(t, rnd, t.name.endsWith('norm.weight') ? () => 1 : () => rnd() - 0.5);
+  try {
+    const buf = fs.readFileSync(writeGguf(path.join(dir, 'm.gguf'), kv, tensors, { fill }).path);
+    const toks = Array.from({ length: 40 }, (_, i) => (i * 389 + 11) % 1024);
+    const full = logitsOf(buf, toks, 0);
+    assert.ok(full.out.every(Number.isFinite));
+    const slab = full.stats.expert_bytes / full.stats.expert_slots;
+    const base = full.stats.dense_bytes + full.stats.context_bytes;
+    for (const [budget, policy] of [[base + slab, 'lfu'], [base + 6 * slab, 'lfu'], [base + 24 * slab, 'lru']]) {
+      const got = logitsOf(buf, toks, budget, policy);
+      const st = got.stats;
+      assert.deepEqual(got.out, full.out, `budget ${budget} ${policy}`);
+      assert.ok(st.expert_evictions > 0 && st.expert_bytes <= budget - base, JSON.stringify(st));
+      // one slot: nothing can be read ahead; more: some reads overlap the compute
+      assert.ok(budget === base + slab ? st.read_wait_seconds === st.read_seconds : st.read_wait_seconds < st.read_seconds, JSON.stringify(st));
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
 
 test('a 400 MB model under a 100 MB budget keeps the wasm heap within budget + overhead', async () => {
   const engine = await Engine.create({ threads: 2 }); // a fresh heap

@@ -192,7 +192,7 @@ async function run(values) {
       process.stderr.write(`[memory: dense ${(st.dense_bytes / 1e6).toFixed(1)} MB, experts resident ${(st.expert_bytes / 1e6).toFixed(1)} MB ` +
         `in ${st.expert_slots} slots, contexts ${(st.context_bytes / 1e6).toFixed(1)} MB, wasm heap ${(st.memory_bytes / 1e6).toFixed(1)} MB; ` +
         `experts: ${st.expert_hits} hits / ${acc} (${acc ? ((100 * st.expert_hits) / acc).toFixed(1) : '-'} %), ${st.expert_evictions} evictions, ` +
-        `${(st.bytes_read / 1e6).toFixed(1)} MB read in ${st.read_seconds.toFixed(3)} s]\n`);
+        `${(st.bytes_read / 1e6).toFixed(1)} MB read in ${st.read_seconds.toFixed(3)} s, ${st.read_wait_seconds.toFixed(3)} s of it waited for]\n`);
     }
   });
 }

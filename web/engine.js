@@ -172,7 +172,7 @@ export class Model {
   stats() {
     const m = this.e.m;
     const names = ['expert_hits', 'expert_misses', 'expert_evictions', 'bytes_read', 'read_seconds', 'dense_bytes',
-      'expert_bytes', 'context_bytes', 'budget', 'expert_slots'];
+      'expert_bytes', 'context_bytes', 'budget', 'expert_slots', 'read_wait_seconds'];
     return this.e.withAlloc(names.length * 8, (p) => {
       m._lfm2_model_stats(this.alive(), p);
       const v = new Float64Array(m.lfm2Memory(), p, names.length);

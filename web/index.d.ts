@@ -169,9 +169,11 @@ export interface Stats {
   expert_hits: number;
   expert_misses: number;
   expert_evictions: number;
-  /** Bytes read by expert misses, and the time spent waiting for them. */
+  /** Bytes read by expert misses, and the time spent reading them. */
   bytes_read: number;
   read_seconds: number;
+  /** The part of read_seconds not overlapped with the other threads' compute. */
+  read_wait_seconds: number;
   dense_bytes: number;
   expert_bytes: number;
   context_bytes: number;

@@ -5,7 +5,7 @@
 // For each model and thread count the two sides alternate, REPS timed runs each; figures are medians.
 //
 //   npm run bench -- [--model FILE ...] [--threads 1,2] [--reps 3] [-p 128] [-n 64]
-//                    [--json OUT|-] [--budget BYTES] [--kernels]
+//                    [--json OUT|-] [--budget BYTES] [--policy lfu|lru] [--ttft] [--kernels]
 //
 // lfm2-wasm side: web/bench.js benchModel (reps: 1 per call, so every timed run follows its own
 // warm-up run; its figures are the same as `lfm2 bench`). llama.cpp side: one warm-up run per
@@ -14,7 +14,11 @@
 // N controlledEvaluate calls of one token each, logits + greedy sample each. Both sides see the same
 // random token ids (benchModel's generator). The sequence is cleared between runs.
 // --budget: lfm2-wasm memory budget (bytes, or 2GB, 3GiB, ...): expert cache figures are reported
-// (hits, misses, hit rate, bytes read per token, peak wasm heap). Default: the engine's default budget.
+// (hits, misses, hit rate, bytes read per token, read time and the part of it the evaluating thread
+// waited for, peak wasm heap). Default: the engine's default budget. --policy: the expert cache's
+// eviction policy (default lfu).
+// --ttft: also time LFM2.load (web/node.js, default budget, --threads' largest count) of each model
+// and its first generated token (a 1-token completion of a short prompt).
 // --json OUT: the results as JSON into OUT and to stdout; --json -: to stdout only.
 // --kernels: also run tests/bench/kernels.mjs (the wasm kernel microbenchmark) at the end.
 // --browser: lfm2-wasm against wllama in Chromium instead (tests/bench/browser.mjs; npm run bench:browser).
@@ -49,6 +53,8 @@ const { values: opt } = parseArgs({
     n: { type: 'string', short: 'n', default: '64' },
     json: { type: 'string' },
     budget: { type: 'string' },
+    policy: { type: 'string', default: 'lfu' },
+    ttft: { type: 'boolean', default: false },
     kernels: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
@@ -65,6 +71,7 @@ const posInt = (s, name) => {
 const P = posInt(opt.prompt, '-p'), N = posInt(opt.n, '-n'), REPS = posInt(opt.reps, '--reps');
 const THREADS = opt.threads.split(',').map((s) => posInt(s.trim(), '--threads'));
 const budget = opt.budget !== undefined ? parseBytes(opt.budget, '--budget') : undefined;
+if (!['lfu', 'lru'].includes(opt.policy)) { console.error(`compare.mjs: --policy must be lfu or lru, not '${opt.policy}'`); process.exit(2); }
 
 function median(xs) {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -139,9 +146,29 @@ function wasmRun(engine, model) {
       tokens, expert_hits: hits, expert_misses: misses, expert_evictions: d('expert_evictions'),
       hit_rate: hits + misses ? hits / (hits + misses) : NaN,
       bytes_read: d('bytes_read'), read_seconds: d('read_seconds'), bytes_read_per_token: d('bytes_read') / tokens,
+      // engines without the field read synchronously: all of their read time was waited for
+      read_wait_seconds: s1.read_wait_seconds === undefined ? d('read_seconds') : d('read_wait_seconds'),
       wasm_heap_bytes: engine.memoryBytes,
     },
   };
+}
+
+// LFM2.load to the first generated token, as an app sees it.
+async function timeToFirstToken(file, threads) {
+  const { LFM2 } = await import('../../web/node.js');
+  const t0 = performance.now();
+  const lfm = await LFM2.load(file, { threads });
+  const load = (performance.now() - t0) / 1000;
+  try {
+    for await (const c of await lfm.completions.create({ prompt: 'The capital of France is', max_tokens: 1, temperature: 0, stream: true })) {
+      if (c.choices[0]?.text) break;
+    }
+    const first = (performance.now() - t0) / 1000;
+    log(`LFM2.load ${path.basename(file)}: ${load.toFixed(1)} s; first token after ${first.toFixed(1)} s`);
+    return { load_seconds: load, first_token_seconds: first };
+  } finally {
+    lfm.unload();
+  }
 }
 
 const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
@@ -169,7 +196,7 @@ async function main() {
       const engine = await Engine.create({ threads });
       const reader = openFileReader(file);
       let t0 = performance.now();
-      const model = engine.openModel(reader.read, reader.size, { memoryBudget: budget ?? DEFAULT_MEMORY_BUDGET });
+      const model = engine.openModel(reader.read, reader.size, { memoryBudget: budget ?? DEFAULT_MEMORY_BUDGET, cachePolicy: opt.policy });
       row.lfm2_open_seconds = (performance.now() - t0) / 1000;
       row.lfm2_stats_after_open = model.stats();
       log(`lfm2-wasm: opened ${row.model} with ${threads} thread(s) in ${row.lfm2_open_seconds.toFixed(1)} s, heap ${mb(engine.memoryBytes)} MB`);
@@ -209,6 +236,7 @@ async function main() {
       engine.terminate();
     }
     if (lmodel) await lmodel.dispose();
+    if (opt.ttft) results.at(-1).ttft = await timeToFirstToken(file, Math.max(...THREADS));
   }
   if (llama) await llama.dispose();
 
@@ -220,13 +248,16 @@ async function main() {
   if (!llama) md += '; llama.cpp: n/a (node-llama-cpp not installed or not loadable)';
   md += '\n';
   if (budget !== undefined) {
-    md += `\nlfm2-wasm expert cache, budget ${mb(budget)} MB (per benchModel call: its warm-up run + the timed run, ${2 * (P + N)} tokens)\n\n`;
-    md += '| model | threads | run | expert hits | misses | hit rate | MB read | MB read/token | read s | wasm heap MB |\n|---|---|---|---|---|---|---|---|---|---|\n';
+    md += `\nlfm2-wasm expert cache, budget ${mb(budget)} MB, ${opt.policy} (per benchModel call: its warm-up run + the timed run, ${2 * (P + N)} tokens)\n\n`;
+    md += '| model | threads | run | expert hits | misses | hit rate | MB read | MB read/token | read s | read wait s | wait ms/token | wasm heap MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n';
     for (const r of results)
       r.lfm2_cache_runs.forEach((c, i) => {
-        md += `| ${r.model} | ${r.threads} | ${i + 1} | ${c.expert_hits} | ${c.expert_misses} | ${fmt(100 * c.hit_rate, 1)}% | ${mb(c.bytes_read)} | ${mb(c.bytes_read_per_token)} | ${fmt(c.read_seconds, 2)} | ${mb(c.wasm_heap_bytes)} |\n`;
+        md += `| ${r.model} | ${r.threads} | ${i + 1} | ${c.expert_hits} | ${c.expert_misses} | ${fmt(100 * c.hit_rate, 1)}% | ${mb(c.bytes_read)} | ${mb(c.bytes_read_per_token)} | ` +
+          `${fmt(c.read_seconds, 2)} | ${fmt(c.read_wait_seconds, 2)} | ${fmt((1000 * c.read_wait_seconds) / c.tokens, 1)} | ${mb(c.wasm_heap_bytes)} |\n`;
       });
   }
+  for (const r of results)
+    if (r.ttft) md += `\n${r.model}: LFM2.load ${fmt(r.ttft.load_seconds, 1)} s, first generated token ${fmt(r.ttft.first_token_seconds, 1)} s after the load began\n`;
   process.stdout.write(md);
   if (opt.json !== undefined) {
     const json = JSON.stringify({ prompt_tokens: P, gen_tokens: N, reps: REPS, threads: THREADS, budget: budget ?? null, node: process.version, results }, null, 1);
