@@ -13,6 +13,8 @@
 
 struct lfm2_pool {
     int n;
+    lfm2_pool_fn fn;
+    void *arg;
 };
 
 lfm2_status pool_create(int n_threads, lfm2_pool **out) {
@@ -28,6 +30,18 @@ lfm2_status pool_create(int n_threads, lfm2_pool **out) {
 void pool_free(lfm2_pool *p) { free(p); }
 
 int pool_size(const lfm2_pool *p) { return p ? p->n : 1; }
+
+void pool_start(lfm2_pool *p, lfm2_pool_fn fn, void *arg) {
+    p->fn = fn;
+    p->arg = arg;
+}
+
+bool pool_busy(const lfm2_pool *p) {
+    (void)p;
+    return false;
+}
+
+void pool_join(lfm2_pool *p) { p->fn(p->arg, 0, 1); }
 
 void pool_run(lfm2_pool *p, lfm2_pool_fn fn, void *arg) {
     (void)p;
