@@ -212,8 +212,13 @@ describe('browser', { skip: skip ?? false, timeout: 120_000 }, () => {
     await page.fill('#max-tokens', '100000');
     await page.fill('#prompt', 'Write forever');
     await page.click('#send');
-    await page.waitForFunction(() => (document.querySelector('.msg.assistant.streaming')?.textContent.length ?? 0) > 5);
-    await page.click('#stop');
+    // click Stop from inside the page as soon as text streams: the tiny model can fill its whole
+    // context before a click sent from outside gets its turn among the token updates
+    await page.waitForFunction(() => {
+      if ((document.querySelector('.msg.assistant.streaming')?.textContent.length ?? 0) <= 5) return false;
+      document.getElementById('stop').click();
+      return true;
+    }, null, { polling: 5 });
     const last = await page.waitForSelector('.msg.assistant:last-child[data-finish]');
     assert.equal(await last.getAttribute('data-finish'), 'stopped');
     assert.match(await last.textContent(), /\(stopped\)/);
