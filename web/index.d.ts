@@ -194,8 +194,8 @@ export interface Stats {
   totals: { requests: number; promptTokens: number; cachedTokens: number; evaluatedTokens: number; generatedTokens: number };
 }
 
-/** A loaded model with its evaluation state. */
-export interface LFM2Model {
+/** The OpenAI-style generation calls, the same in Node and in the browser. */
+export interface CompletionsAPI {
   chat: {
     completions: {
       create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
@@ -206,6 +206,10 @@ export interface LFM2Model {
     create(req: CompletionRequest & { stream: true }): Promise<AsyncIterable<Completion>>;
     create(req: CompletionRequest & { stream?: false }): Promise<Completion>;
   };
+}
+
+/** A loaded model with its evaluation state. */
+export interface LFM2Model extends CompletionsAPI {
   /** The prompt text the model's chat template makes of a conversation. */
   applyChatTemplate(messages: ChatMessage[], opts?: { tools?: Tool[]; addGenerationPrompt?: boolean }): string;
   /** addSpecial: add BOS as the model asks (default true); parseSpecial: match special tokens (default true). */

@@ -1,10 +1,7 @@
 // lfm2-wasm (browser entry, web/index.js): the engine in a dedicated module Worker, models in OPFS.
 // The same API as lfm2-wasm/node, except that every call crosses postMessage, so the methods that
 // are synchronous in Node (tokenize, detokenize, info, stats, applyChatTemplate, unload) return promises.
-import type {
-  ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatMessage, Completion, CompletionRequest,
-  LoadOptions, ModelInfo, Stats, Tool,
-} from '../index.js';
+import type { ChatMessage, CompletionsAPI, LoadOptions, ModelInfo, Stats, Tool } from '../index.js';
 
 export * from '../index.js';
 
@@ -35,7 +32,7 @@ export interface StoredModel {
   updated: number | null;
 }
 
-export interface BrowserModel {
+export interface BrowserModel extends CompletionsAPI {
   /** The store name of the model (or the File's name). */
   readonly name: string;
   readonly size: number;
@@ -46,16 +43,6 @@ export interface BrowserModel {
    * the engine runs its single-thread build (wasm/dist/lfm2-st.mjs) on one thread.
    */
   readonly isolated: boolean;
-  chat: {
-    completions: {
-      create(req: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
-      create(req: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
-    };
-  };
-  completions: {
-    create(req: CompletionRequest & { stream: true }): Promise<AsyncIterable<Completion>>;
-    create(req: CompletionRequest & { stream?: false }): Promise<Completion>;
-  };
   applyChatTemplate(messages: ChatMessage[], opts?: { tools?: Tool[]; addGenerationPrompt?: boolean }): Promise<string>;
   tokenize(text: string, opts?: { addSpecial?: boolean; parseSpecial?: boolean }): Promise<number[]>;
   detokenize(ids: ArrayLike<number>, opts?: { renderSpecial?: boolean; cleanSpaces?: boolean }): Promise<string>;
