@@ -222,6 +222,12 @@ static int64_t victim(const lfm2_weights *w, bool any) {
     return best;
 }
 
+/* Forget what slot sl holds (its buffer stays for the next slab). */
+static void empty_slot(lfm2_weights *w, slot *sl) {
+    if (sl->key >= 0) w->slot_of[sl->key] = -1;
+    *sl = (slot){.buf = sl->buf, .key = -1};
+}
+
 /* An empty slot: a new one while the budget allows, else a victim's (-1: none can go). */
 static int64_t take_slot(lfm2_weights *w, bool any) {
     const uint64_t used = w->dense_bytes + w->reserved + (uint64_t)(w->n_slots + 1) * w->slab_bytes;
@@ -229,12 +235,8 @@ static int64_t take_slot(lfm2_weights *w, bool any) {
     if ((!w->budget || used <= w->budget) && add_slot(w) == LFM2_OK) v = w->n_slots - 1;
     if (v < 0) v = victim(w, any);
     if (v < 0) return -1;
-    slot *sl = &w->slots[v];
-    if (sl->key >= 0) {
-        w->slot_of[sl->key] = -1;
-        w->st.expert_evictions++;
-    }
-    *sl = (slot){.buf = sl->buf, .key = -1};
+    if (w->slots[v].key >= 0) w->st.expert_evictions++;
+    empty_slot(w, &w->slots[v]);
     return v;
 }
 
@@ -255,8 +257,7 @@ static lfm2_status read_more(lfm2_weights *w, uint32_t v, bool piece, bool wait)
     w->st.read_seconds += dt;
     if (wait) w->st.read_wait_seconds += dt;
     if (s != LFM2_OK) {
-        w->slot_of[sl->key] = -1;
-        *sl = (slot){.buf = sl->buf, .key = -1};
+        empty_slot(w, sl);
         return s;
     }
     w->st.bytes_read += (double)(to - sl->done);
@@ -288,10 +289,7 @@ void weights_unhold(lfm2_weights *w, uint32_t il) {
         if (si < 0) continue;
         slot *sl = &w->slots[si];
         sl->held = false;
-        if (sl->done < w->slab_bytes) { /* read ahead, not needed after all: stop reading it */
-            w->slot_of[sl->key] = -1;
-            *sl = (slot){.buf = sl->buf, .key = -1};
-        }
+        if (sl->done < w->slab_bytes) empty_slot(w, sl); /* read ahead, not needed after all: stop reading it */
     }
 }
 
