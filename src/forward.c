@@ -188,7 +188,6 @@ static void dense_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t n, f
     matmul_t(c, &l->ffn_down, g, n, out);
 }
 
-#define MAX_EXPERTS 4096 /* model.c's limit */
 #define HAS(set, e) ((set)[(e) / 64] >> ((e) % 64) & 1)
 
 /* The experts' share of moe_ffn: the resident experts first, then the missing ones in the order
@@ -238,7 +237,7 @@ static lfm2_status moe_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t
     const float *bias = l->router_bias.data;
     lfm2_weights *w = c->m->w;
     matmul_t(c, &l->router, c->h, n, p);
-    uint64_t used[MAX_EXPERTS / 64] = {0}, resident[MAX_EXPERTS / 64] = {0};
+    uint64_t used[LFM2_MAX_EXPERTS / 64] = {0}, resident[LFM2_MAX_EXPERTS / 64] = {0};
     for (uint32_t t = 0; t < n; t++) {
         float *pt = p + t * X;
         for (int64_t e = 0; e < X; e++) pt[e] = 1.0f / (1.0f + expf(-pt[e]));

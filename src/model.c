@@ -89,9 +89,9 @@ static lfm2_status read_hparams(const gguf_file *f, const char *arch, lfm2_hpara
         TRY(key_u32(f, arch, "expert_used_count", &hp->n_expert_used));
         TRY(key_u32(f, arch, "expert_feed_forward_length", &hp->n_ff_exp));
         TRY(key_u32(f, arch, "leading_dense_block_count", &hp->n_dense_lead));
-        if (hp->n_expert == 0 || hp->n_expert > 4096 || hp->n_expert_used == 0 || hp->n_expert_used > hp->n_expert)
-            return lfm2_fail(LFM2_E_HPARAM, "expert_used_count %u / expert_count %u is not 1 <= used <= count <= 4096",
-                             hp->n_expert_used, hp->n_expert);
+        if (hp->n_expert == 0 || hp->n_expert > LFM2_MAX_EXPERTS || hp->n_expert_used == 0 || hp->n_expert_used > hp->n_expert)
+            return lfm2_fail(LFM2_E_HPARAM, "expert_used_count %u / expert_count %u is not 1 <= used <= count <= %d",
+                             hp->n_expert_used, hp->n_expert, LFM2_MAX_EXPERTS);
         if (hp->n_dense_lead > hp->n_layer)
             return lfm2_fail(LFM2_E_HPARAM, "leading_dense_block_count %u exceeds block_count %u",
                              hp->n_dense_lead, hp->n_layer);

@@ -9,6 +9,7 @@
 #include "lfm2.h"
 
 #define LFM2_MAX_LAYERS 256
+#define LFM2_MAX_EXPERTS 4096 /* experts per MoE layer */
 
 enum lfm2_arch { ARCH_LFM2 = 0, ARCH_LFM2MOE = 1 };
 
