@@ -27,14 +27,16 @@ typedef struct {
      * (F32 copies, F16, BF16, Q8_0, Q8_1, Q8_K) and, for tests, for every weight type. */
     void (*quantize)(const float *src, void *dst, int64_t n);
     /* Reference dot product of n weights of this type with n activations already rounded to
-     * vec_type. The quantized types follow llama.cpp's x86 AVX2 kernels bit for bit (their float
-     * operation order, FMA contraction and lane layout), because that is what llama.cpp's published
-     * numbers are computed with: per block, the integer products are summed into 8 int32 lanes of 4
-     * consecutive elements, the block's scale is fused-multiply-added into 8 float lanes, and the
-     * lanes are reduced at the end of the row in hsum_float_8's fixed order ((0+4)+(2+6))+((1+5)+(3+7));
-     * min terms (Q4_1/Q5_1/Q4_K/Q5_K) are accumulated with FMA apart and added last. The activation
-     * quantizers (Q8_0/Q8_1) likewise follow the AVX2 path (x * 127/amax, ties to even). SIMD kernels
-     * must keep exactly this order; see blocks.h. */
+     * vec_type; the SIMD kernels must keep exactly its float order. The K-quants and IQ4_NL follow
+     * llama.cpp's x86 AVX2 kernels bit for bit (their float operation order, FMA contraction and
+     * lane layout): per block, the integer products are summed into 8 int32 lanes of 4 consecutive
+     * elements, the block's scale is fused-multiply-added into 8 float lanes, and the lanes are
+     * reduced at the end of the row in hsum_float_8's fixed order ((0+4)+(2+6))+((1+5)+(3+7)); see
+     * blocks.h. Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 follow ggml's portable order instead (one exact
+     * integer sum per block, sum = fma(d, sumi, sum)), which lets their SIMD kernels keep four rows
+     * in one vector; the two orders differ by ~1e-7 relative. Min terms (Q4_1/Q5_1/Q4_K/Q5_K) are
+     * accumulated with FMA apart and added last. The activation quantizers (Q8_0/Q8_1) follow the
+     * AVX2 path (x * 127/amax, ties to even). */
     float (*dot)(const void *w, const void *x, int64_t n);
     /* Optional fast kernels (wasm SIMD128 builds; NULL elsewhere or for types without one); the
      * drivers in matmul.c use them when present and fall back to quantize / dot otherwise.

@@ -1,7 +1,10 @@
 /* quant_legacy.c: the 32-element block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the activation type
- * Q8_1. Dots and the activation quantizers round exactly as llama.cpp's x86 AVX2 kernels do (see
- * blocks.h): per block, 8 int32 lanes of 4 consecutive products, one FMA of the block's scale into
- * 8 float lanes, hsum_float_8 at the end; Q4_1/Q5_1 add their min terms into a scalar with FMA. */
+ * Q8_1. The activation quantizers round exactly as llama.cpp's do. The dots use ggml's portable float
+ * order (its generic C and ARM kernels): per block one exact integer sum, then one multiply-add
+ * sum = fma(d_w * d_x, sumi, sum); Q4_1/Q5_1 add their min terms into a second scalar the same way.
+ * (llama.cpp's x86 kernels spread each block over 8 float lanes instead; the two orders differ by
+ * float rounding only, ~1e-7 relative. One scalar per row lets the SIMD kernels put four rows or
+ * tokens side by side in one vector, which is what makes them fast.) */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -64,10 +67,11 @@ static void unpack_q5(const uint8_t qs[16], const uint8_t qh4[4], int off, int8_
     }
 }
 
-/* 8 lanes of one block's integer products (see kq_lanes32). */
-static void block_lanes(const int8_t q[32], const int8_t *y, int32_t lane[8]) {
-    for (int k = 0; k < 8; k++) lane[k] = 0;
-    kq_lanes32(q, y, lane);
+/* One block's exact integer dot. */
+static int32_t block_dot(const int8_t q[32], const int8_t *y) {
+    int32_t s = 0;
+    for (int j = 0; j < QK32; j++) s += q[j] * y[j];
+    return s;
 }
 
 /* ---- Q4_0: q in 0..15, value d * (q - 8); element j in the low nibble of byte j, j+16 high ---- */
@@ -100,15 +104,13 @@ void kq_quantize_q4_0(const float *src, void *dst, int64_t n) {
 float kq_dot_q4_0(const void *w, const void *x, int64_t n) {
     const block_q4_0 *a = w;
     const block_q8_0 *y = x;
-    float acc[8] = {0};
+    float sum = 0.0f;
     for (int64_t i = 0; i < n / QK32; i++) {
         int8_t q[QK32];
-        int32_t lane[8];
         unpack_q4(a[i].qs, 8, q);
-        block_lanes(q, y[i].qs, lane);
-        kq_fma8(H2F(a[i].d) * H2F(y[i].d), lane, acc);
+        sum = KQ_FMA(H2F(a[i].d) * H2F(y[i].d), (float)block_dot(q, y[i].qs), sum);
     }
-    return kq_hsum8(acc);
+    return sum;
 }
 
 /* ---- Q4_1: q in 0..15, value d * q + m ---- */
@@ -144,17 +146,15 @@ void kq_quantize_q4_1(const float *src, void *dst, int64_t n) {
 float kq_dot_q4_1(const void *w, const void *x, int64_t n) {
     const block_q4_1 *a = w;
     const block_q8_1 *y = x;
-    float acc[8] = {0}, summs = 0.0f;
+    float sum = 0.0f, summs = 0.0f;
     for (int64_t i = 0; i < n / QK32; i++) {
-        /* the min term uses the activation block's stored sum s (FMA: gcc contracts m*s + summs) */
+        /* the min term uses the activation block's stored sum s */
         summs = KQ_FMA(H2F(a[i].m), H2F(y[i].s), summs);
         int8_t q[QK32];
-        int32_t lane[8];
         unpack_q4(a[i].qs, 0, q);
-        block_lanes(q, y[i].qs, lane);
-        kq_fma8(H2F(a[i].d) * H2F(y[i].d), lane, acc);
+        sum = KQ_FMA(H2F(a[i].d) * H2F(y[i].d), (float)block_dot(q, y[i].qs), sum);
     }
-    return kq_hsum8(acc) + summs;
+    return sum + summs;
 }
 
 /* ---- Q5_0: 5-bit q = low nibble | high bit << 4, value d * (q - 16) ---- */
@@ -194,15 +194,13 @@ void kq_quantize_q5_0(const float *src, void *dst, int64_t n) {
 float kq_dot_q5_0(const void *w, const void *x, int64_t n) {
     const block_q5_0 *a = w;
     const block_q8_0 *y = x;
-    float acc[8] = {0};
+    float sum = 0.0f;
     for (int64_t i = 0; i < n / QK32; i++) {
         int8_t q[QK32];
-        int32_t lane[8];
         unpack_q5(a[i].qs, a[i].qh, 16, q);
-        block_lanes(q, y[i].qs, lane);
-        kq_fma8(H2F(a[i].d) * H2F(y[i].d), lane, acc);
+        sum = KQ_FMA(H2F(a[i].d) * H2F(y[i].d), (float)block_dot(q, y[i].qs), sum);
     }
-    return kq_hsum8(acc);
+    return sum;
 }
 
 /* ---- Q5_1: 5-bit q, value d * q + m ---- */
@@ -245,16 +243,14 @@ void kq_quantize_q5_1(const float *src, void *dst, int64_t n) {
 float kq_dot_q5_1(const void *w, const void *x, int64_t n) {
     const block_q5_1 *a = w;
     const block_q8_1 *y = x;
-    float acc[8] = {0}, summs = 0.0f;
+    float sum = 0.0f, summs = 0.0f;
     for (int64_t i = 0; i < n / QK32; i++) {
         summs = KQ_FMA(H2F(a[i].m), H2F(y[i].s), summs);
         int8_t q[QK32];
-        int32_t lane[8];
         unpack_q5(a[i].qs, a[i].qh, 0, q);
-        block_lanes(q, y[i].qs, lane);
-        kq_fma8(H2F(a[i].d) * H2F(y[i].d), lane, acc);
+        sum = KQ_FMA(H2F(a[i].d) * H2F(y[i].d), (float)block_dot(q, y[i].qs), sum);
     }
-    return kq_hsum8(acc) + summs;
+    return sum + summs;
 }
 
 /* ---- Q8_0 (weights and activations) and Q8_1 (activations): value d * q ---- */
@@ -300,13 +296,10 @@ void kq_quantize_q8_0(const float *src, void *dst, int64_t n) {
 
 float kq_dot_q8_0(const void *w, const void *x, int64_t n) {
     const block_q8_0 *a = w, *y = x;
-    float acc[8] = {0};
-    for (int64_t i = 0; i < n / QK32; i++) {
-        int32_t lane[8];
-        block_lanes(a[i].qs, y[i].qs, lane);
-        kq_fma8(H2F(a[i].d) * H2F(y[i].d), lane, acc);
-    }
-    return kq_hsum8(acc);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK32; i++)
+        sum = KQ_FMA(H2F(a[i].d) * H2F(y[i].d), (float)block_dot(a[i].qs, y[i].qs), sum);
+    return sum;
 }
 
 void kq_dequant_q8_1(const void *src, float *dst, int64_t n) {

@@ -148,57 +148,85 @@ KQ_TILES(iq4nl_tile, iq4_nl, QK32)
 void kq_gemm_iq4_nl(KQ_GEMM_ARGS) { kq_drive(iq4nl_tile_tiles, kq_dot_iq4_nl, QK32, w, ws, x, xs, k, nr, n, y, ldy); }
 
 /* ---- Q4_0, Q8_0, Q5_0 against Q8_0 and Q4_1, Q5_1 against Q8_1: activations widened once per call,
- * weights unpacked into scaled i16 (one instruction or two per vector for Q4_0 and Q8_0) ----
- * The activations of a call are widened once into even / odd i16 of both halves (XP_V vectors per
- * block, block-major so a batch tile reads the tokens of a block in a row). The weights are read as
- * i16 holding their quant in the top bits, i.e. scaled by a power of two 2^s (Q4_0: each nibble
- * XORed with 8 and shifted or masked into bits 12..15 is 4096 * (q - 8); Q8_0: an int8 shifted or
- * masked into the high byte is 256 * q; the others: their usual unpack, s = 0), so every
- * integer lane is exactly 2^s times the reference lane (all below 2^24: exact in f32). The scale is
- * 2^-s smaller to match: the activation scale is stored as d_x * 2^(112 - s) and the weight half is
- * widened from its bits alone (h << 13 reads as h * 2^-112, normals and subnormals alike), so
- * d = d_w * d_x * 2^-s rounds exactly as the reference's d_w * d_x (powers of two; no overflow or
- * underflow for finite halves) and d * lane gives the reference's products bit for bit. A weight
- * scale that is Inf / NaN is caught and its rows redone by the scalar reference. Q4_1 / Q5_1 add
- * their min terms fmaf(m, s, summ) per block, m widened the same way (times 2^112: exact). */
+ * weights unpacked into scaled i16 in a few instructions, one i32x4 per block and row ----
+ * The float order (quant_legacy.c) is one exact integer sum per block, then sum += d * sumi. So a
+ * block's four i32 lane vectors are added as integers, and four (row, token) sums are transposed into
+ * one vector that takes its four scales in one multiply-add.
+ * The activations of a call are prepared once (XP_V i16 vectors per block, block-major so a batch
+ * tile reads the tokens of a block in a row), matched to how each kind unpacks, and scaled so every
+ * i16 product is 2^s q a:
+ * - Q4_0, Q4_1 (s = 8): the weight vector read as i16 is masked four ways (0x000F, 0x00F0, 0x0F00,
+ *   >> 12), giving elements 2j, 16+2j, 2j+1, 17+2j times 1, 16, 256, 1; the activations are the same
+ *   elements times 256, 16, 1, 256. Q4_0's nibbles are unsigned here: its "- 8" is the exact
+ *   correction 8 * 2^s * sum(a) per block and token (yc), subtracted from the integer sum.
+ * - Q8_0 (s = 8): an int8 shifted or masked into the high byte is 256 q; even / odd activations.
+ * - Q5_0, Q5_1 (s = 0): their usual unpack.
+ * Every integer sum is exactly 2^s times the reference's sumi (below 2^31; its float is exact since
+ * the reference's is), and the scale is 2^-s smaller to match: the activation scale is stored as
+ * d_x * 2^(112 - s) and the weight half is widened from its bits alone (h << 13 reads as h * 2^-112,
+ * normals and subnormals alike), so d = d_w * d_x * 2^-s rounds exactly as the reference's d_w * d_x
+ * (powers of two; no overflow or underflow for finite halves) and d * sum is the reference's product
+ * bit for bit. A weight scale that is Inf / NaN is caught and its rows redone by the scalar
+ * reference. Q4_1 / Q5_1 add their min terms fmaf(m, s, summ) per block, m widened the same way. */
 
 #define XP_V 4 /* v128 per prepared activation block */
 
-/* Activation rows t in [0, n) of blocks [0, nb) (Q8_0, or Q8_1 when q81): yp[(b * n + t) * XP_V ..],
- * yd[b * n + t] (the scale) and, for Q8_1, ys[b * n + t] (the stored sum term s). */
-static void prep_acts(const uint8_t *x, size_t xs, int64_t nb, int64_t n, float dscale, int q81, v128_t *yp,
-                      float *yd, float *ys) {
+KQ_INLINE int nib_kind(int kind) { return kind == K_Q4_0 || kind == K_Q4_1; }
+
+/* Activation rows t in [0, n) of blocks [0, nb) (Q8_0, or Q8_1 when q81) for weights of `kind`, with
+ * rows n .. np-1 zero (padding to the batch tile's token pairs): yp[(b * np + t) * XP_V ..],
+ * yd[b * np + t] (the scale), yc (Q4_0's correction) and, for Q8_1, ys (the stored sum term s). */
+static void prep_acts(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t n, int64_t np, float dscale,
+                      v128_t *yp, float *yd, int32_t *yc, float *ys) {
+    const int q81 = has_min(kind);
     const size_t xb = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0), qo = q81 ? 4 : 2;
     for (int64_t i = 0; i < nb; i++) {
-        for (int64_t t = 0; t < n; t++, yp += XP_V) {
+        for (int64_t t = 0; t < np; t++, yp += XP_V, yd++, yc++, ys++) {
+            if (t >= n) {
+                yp[0] = yp[1] = yp[2] = yp[3] = wasm_i32x4_splat(0);
+                *yd = *ys = 0.0f;
+                *yc = 0;
+                continue;
+            }
             const uint8_t *b = x + (size_t)t * xs + (size_t)i * xb;
             const v128_t v0 = kq_load(b + qo), v1 = kq_load(b + qo + 16);
-            if (q81) *ys++ = kq_h2f(ld16(b + 2));
-            yp[0] = kq_even_i8(v0);
-            yp[1] = kq_odd_i8(v0);
-            yp[2] = kq_even_i8(v1);
-            yp[3] = kq_odd_i8(v1);
-            *yd++ = kq_h2f(ld16(b)) * dscale;
+            const v128_t e0 = kq_even_i8(v0), o0 = kq_odd_i8(v0), e1 = kq_even_i8(v1), o1 = kq_odd_i8(v1);
+            if (nib_kind(kind)) {
+                yp[0] = wasm_i16x8_shl(e0, 8);
+                yp[1] = wasm_i16x8_shl(e1, 4);
+                yp[2] = o0;
+                yp[3] = wasm_i16x8_shl(o1, 8);
+            } else {
+                yp[0] = e0;
+                yp[1] = o0;
+                yp[2] = e1;
+                yp[3] = o1;
+            }
+            const v128_t ones = wasm_i16x8_splat(1);
+            *yc = kq_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_add(e0, o0), ones),
+                                             wasm_i32x4_dot_i16x8(wasm_i16x8_add(e1, o1), ones))) * (8 << 8);
+            *ys = q81 ? kq_h2f(ld16(b + 2)) : 0.0f;
+            *yd = kq_h2f(ld16(b)) * dscale;
         }
     }
 }
 
-/* Weight block -> w[0..3] = 2^s * (even / odd elements of 0..15, even / odd of 16..31) as i16. */
+/* Weight block -> w[0..3], 2^s * the elements prep_acts pairs them with, as i16. */
 KQ_INLINE void xunpack(int kind, const uint8_t *b, v128_t w[4]) {
-    const v128_t hi = wasm_i16x8_splat((int16_t)0xF000), hb = wasm_i16x8_splat((int16_t)0xFF00);
-    if (kind == K_Q4_0) { /* i16 lane j: nibbles of elements 2j, 16+2j, 2j+1, 16+2j+1 from bit 0 up */
-        const v128_t v = wasm_v128_xor(kq_load(b + 2), wasm_i16x8_splat((int16_t)0x8888));
-        w[0] = wasm_i16x8_shl(v, 12);
-        w[1] = wasm_v128_and(wasm_i16x8_shl(v, 4), hi);
-        w[2] = wasm_v128_and(wasm_i16x8_shl(v, 8), hi);
-        w[3] = wasm_v128_and(v, hi);
+    if (nib_kind(kind)) {
+        const v128_t v = kq_load(b + (kind == K_Q4_1 ? 4 : 2));
+        w[0] = wasm_v128_and(v, wasm_i16x8_splat(0x000F));
+        w[1] = wasm_v128_and(v, wasm_i16x8_splat(0x00F0));
+        w[2] = wasm_v128_and(v, wasm_i16x8_splat(0x0F00));
+        w[3] = wasm_u16x8_shr(v, 12);
     } else if (kind == K_Q8_0) {
+        const v128_t hb = wasm_i16x8_splat((int16_t)0xFF00);
         const v128_t v0 = kq_load(b + 2), v1 = kq_load(b + 18);
         w[0] = wasm_i16x8_shl(v0, 8);
         w[1] = wasm_v128_and(v0, hb);
         w[2] = wasm_i16x8_shl(v1, 8);
         w[3] = wasm_v128_and(v1, hb);
-    } else { /* Q5_0, Q4_1, Q5_1: unpack's values (s = 0) */
+    } else { /* Q5_0, Q5_1: unpack's values (s = 0) */
         unpack(kind, b, w);
     }
 }
@@ -214,7 +242,7 @@ KQ_INLINE size_t xbytes(int kind) {
 }
 
 /* 2^(112 - s) for the activation scales (finite: a half is below 2^16). */
-KQ_INLINE float xdscale(int kind) { return kind == K_Q4_0 ? 0x1p100f : kind == K_Q8_0 ? 0x1p104f : 0x1p112f; }
+KQ_INLINE float xdscale(int kind) { return kind == K_Q5_0 || kind == K_Q5_1 ? 0x1p112f : 0x1p104f; }
 
 /* Weight halves given in the top 16 bits of i32 lanes (low bits ignored) -> h * 2^-112 as f32; the
  * running max *sp of (x << 1) reaches 0xF8000000 when a half is Inf / NaN. */
@@ -229,29 +257,49 @@ KQ_INLINE int xspecial(v128_t sp) {
     return wasm_u32x4_extract_lane(sp, 0) >= 0xF8000000u;
 }
 
-/* The two lane vectors of one weight block (unpacked) against one prepared activation block. */
-KQ_INLINE void xlanes(const v128_t q[4], const v128_t *p, v128_t *l0, v128_t *l1) {
-    *l0 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(q[0], p[0]), wasm_i32x4_dot_i16x8(q[1], p[1]));
-    *l1 = wasm_i32x4_add(wasm_i32x4_dot_i16x8(q[2], p[2]), wasm_i32x4_dot_i16x8(q[3], p[3]));
+/* One weight block (unpacked) against one prepared activation block: i32 lanes summing to 2^s sumi
+ * (before Q4_0's correction). */
+KQ_INLINE v128_t xsum(const v128_t q[4], const v128_t *p) {
+    return wasm_i32x4_add(wasm_i32x4_add(wasm_i32x4_dot_i16x8(q[0], p[0]), wasm_i32x4_dot_i16x8(q[1], p[1])),
+                          wasm_i32x4_add(wasm_i32x4_dot_i16x8(q[2], p[2]), wasm_i32x4_dot_i16x8(q[3], p[3])));
 }
 
-/* Matrix-vector tile: XR rows, one token (yp / yd: its nb prepared blocks). The four rows' scales are
- * widened together; each row's block is unpacked and used at once (so few vectors stay live). */
+/* [sum(a), sum(b), sum(c), sum(d)]: four blocks' integer sums side by side. */
+KQ_INLINE v128_t xsum4(v128_t a, v128_t b, v128_t c, v128_t d) {
+    const v128_t ab = wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
+    const v128_t cd = wasm_i32x4_add(wasm_i32x4_shuffle(c, d, 0, 1, 4, 5), wasm_i32x4_shuffle(c, d, 2, 3, 6, 7));
+    return wasm_i32x4_add(wasm_i32x4_shuffle(ab, cd, 0, 2, 4, 6), wasm_i32x4_shuffle(ab, cd, 1, 3, 5, 7));
+}
+
+/* acc + d * (float)s on four lanes, fused or not as KQ_EXACT_FMA says. */
+KQ_INLINE v128_t xstep(v128_t acc, v128_t d, v128_t s) {
+    return kq_fma4(d, wasm_f32x4_convert_i32x4(s), acc);
+}
+
+/* Matrix-vector tile: XR rows, one token (yp / yd / yc / ys: its nb prepared blocks), the rows' sums
+ * side by side in one accumulator. */
 #define XR 4
-KQ_INLINE int xtile_mv(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const float *ys,
-                       int64_t nb, float *y) {
+KQ_INLINE int xtile_mv(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,
+                       const float *ys, int64_t nb, float *y) {
     const size_t wb = xbytes(kind);
-    kq_acc acc[XR];
-    v128_t sp = wasm_i32x4_splat(0), summ = wasm_f32x4_splat(0.0f);
-    KQ_UNROLL
-    for (int r = 0; r < XR; r++) kq_acc_zero(&acc[r]);
+    v128_t acc = wasm_f32x4_splat(0.0f), sp = wasm_i32x4_splat(0), summ = wasm_f32x4_splat(0.0f);
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *b0 = w + (size_t)i * wb;
+        const v128_t *p = yp + (size_t)i * XP_V;
+        v128_t s[XR];
+        KQ_UNROLL
+        for (int r = 0; r < XR; r++) {
+            v128_t q[4];
+            xunpack(kind, b0 + (size_t)r * ws, q);
+            s[r] = xsum(q, p);
+        }
+        v128_t si = xsum4(s[0], s[1], s[2], s[3]);
+        if (kind == K_Q4_0) si = wasm_i32x4_sub(si, wasm_i32x4_splat(yc[i]));
         v128_t x = wasm_v128_load16_splat(b0);
         x = wasm_v128_load16_lane(b0 + ws, x, 3);
         x = wasm_v128_load16_lane(b0 + 2 * ws, x, 5);
         x = wasm_v128_load16_lane(b0 + 3 * ws, x, 7);
-        const v128_t d = wasm_f32x4_mul(xhalf(x, &sp), wasm_v128_load32_splat(yd + i));
+        acc = xstep(acc, wasm_f32x4_mul(xhalf(x, &sp), wasm_v128_load32_splat(yd + i)), si);
         if (has_min(kind)) { /* the 4 rows' min terms: fmaf(m, s, summ), m exact from its bits */
             v128_t xm = wasm_v128_load16_splat(b0 + 2);
             xm = wasm_v128_load16_lane(b0 + 2 + ws, xm, 3);
@@ -260,78 +308,68 @@ KQ_INLINE int xtile_mv(int kind, const uint8_t *w, size_t ws, const v128_t *yp, 
             const v128_t m = wasm_f32x4_mul(xhalf(xm, &sp), wasm_f32x4_splat(0x1p112f));
             summ = kq_fma4(m, wasm_v128_load32_splat(ys + i), summ);
         }
-        const float dr[XR] = {wasm_f32x4_extract_lane(d, 0), wasm_f32x4_extract_lane(d, 1),
-                              wasm_f32x4_extract_lane(d, 2), wasm_f32x4_extract_lane(d, 3)};
-        const v128_t *p = yp + (size_t)i * XP_V;
-        KQ_UNROLL
-        for (int r = 0; r < XR; r++) {
-            v128_t q[4], l0, l1;
-            xunpack(kind, b0 + (size_t)r * ws, q);
-            xlanes(q, p, &l0, &l1);
-            kq_acc_fma(&acc[r], l0, l1, dr[r]);
-        }
     }
-    float sm[XR];
-    wasm_v128_store(sm, summ);
-    KQ_UNROLL
-    for (int r = 0; r < XR; r++) y[r] = has_min(kind) ? kq_acc_hsum(&acc[r]) + sm[r] : kq_acc_hsum(&acc[r]);
+    if (has_min(kind)) acc = wasm_f32x4_add(acc, summ);
+    wasm_v128_store(y, acc);
     return xspecial(sp);
 }
 
-/* Batch tile: 2 rows x n tokens (n <= XT). Weights stay put: each block of the two rows is unpacked
- * once into 8 vectors and run over all the tokens, whose accumulators live in memory (an 8-lane
- * accumulator cannot stay in registers for many tokens, and the unpack is the costly part). */
+/* Batch tile: 2 rows x np tokens (np even, <= XT). Weights stay put: each block of the two rows is
+ * unpacked once into 8 vectors and run over the tokens two at a time; accumulator j holds rows 0, 0,
+ * 1, 1 x tokens 2j, 2j+1, 2j, 2j+1 and lives in memory (the unpack is the costly part). */
 #define XT 32
-KQ_INLINE int xtile_ws(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const float *ys,
-                       int64_t nb, int64_t n, float *y, int64_t ldy) {
+KQ_INLINE int xtile_ws(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,
+                       const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {
     const size_t wb = xbytes(kind);
-    kq_acc acc[XT][2];
-    v128_t sp = wasm_i32x4_splat(0), summ[XT];
-    for (int64_t t = 0; t < n; t++) {
-        kq_acc_zero(&acc[t][0]);
-        kq_acc_zero(&acc[t][1]);
-        summ[t] = wasm_f32x4_splat(0.0f);
-    }
+    v128_t acc[XT / 2], summ[XT / 2], sp = wasm_i32x4_splat(0);
+    for (int64_t j = 0; j < np / 2; j++) acc[j] = summ[j] = wasm_f32x4_splat(0.0f);
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *b0 = w + (size_t)i * wb;
         v128_t q0[4], q1[4];
         xunpack(kind, b0, q0);
         xunpack(kind, b0 + ws, q1);
-        const v128_t dw = xhalf(wasm_v128_load16_lane(b0 + ws, wasm_v128_load16_splat(b0), 3), &sp);
-        const v128_t *p = yp + (size_t)i * (size_t)n * XP_V;
-        const float *dy = yd + (size_t)i * (size_t)n;
-        if (has_min(kind)) { /* min terms of the two rows, lanes 0 and 1 */
-            const v128_t xm = wasm_v128_load16_lane(b0 + 2 + ws, wasm_v128_load16_splat(b0 + 2), 3);
+        v128_t x = wasm_v128_load16_splat(b0);
+        x = wasm_v128_load16_lane(b0 + ws, x, 5);
+        const v128_t dw = xhalf(wasm_v128_load16_lane(b0 + ws, x, 7), &sp);
+        const v128_t *p = yp + (size_t)i * (size_t)np * XP_V;
+        const size_t o = (size_t)i * (size_t)np;
+        if (has_min(kind)) { /* min terms of the two rows */
+            v128_t xm = wasm_v128_load16_splat(b0 + 2);
+            xm = wasm_v128_load16_lane(b0 + 2 + ws, xm, 5);
+            xm = wasm_v128_load16_lane(b0 + 2 + ws, xm, 7);
             const v128_t m = wasm_f32x4_mul(xhalf(xm, &sp), wasm_f32x4_splat(0x1p112f));
-            const float *sy = ys + (size_t)i * (size_t)n;
-            for (int64_t t = 0; t < n; t++) summ[t] = kq_fma4(m, wasm_v128_load32_splat(sy + t), summ[t]);
+            for (int64_t j = 0; j < np / 2; j++)
+                summ[j] = kq_fma4(m, wasm_v128_load64_splat(ys + o + 2 * j), summ[j]);
         }
-        for (int64_t t = 0; t < n; t++, p += XP_V) {
-            const v128_t d = wasm_f32x4_mul(dw, wasm_v128_load32_splat(dy + t));
-            v128_t l0, l1;
-            xlanes(q0, p, &l0, &l1);
-            kq_acc_fma(&acc[t][0], l0, l1, wasm_f32x4_extract_lane(d, 0));
-            xlanes(q1, p, &l0, &l1);
-            kq_acc_fma(&acc[t][1], l0, l1, wasm_f32x4_extract_lane(d, 1));
+        for (int64_t j = 0; j < np / 2; j++, p += 2 * XP_V) {
+            v128_t si = xsum4(xsum(q0, p), xsum(q0, p + XP_V), xsum(q1, p), xsum(q1, p + XP_V));
+            if (kind == K_Q4_0) si = wasm_i32x4_sub(si, wasm_v128_load64_splat(yc + o + 2 * j));
+            acc[j] = xstep(acc[j], wasm_f32x4_mul(dw, wasm_v128_load64_splat(yd + o + 2 * j)), si);
         }
     }
     for (int64_t t = 0; t < n; t++) {
-        y[t * ldy] = kq_acc_hsum(&acc[t][0]);
-        y[t * ldy + 1] = kq_acc_hsum(&acc[t][1]);
-        if (has_min(kind)) {
-            y[t * ldy] = y[t * ldy] + wasm_f32x4_extract_lane(summ[t], 0);
-            y[t * ldy + 1] = y[t * ldy + 1] + wasm_f32x4_extract_lane(summ[t], 1);
-        }
+        const v128_t a = has_min(kind) ? wasm_f32x4_add(acc[t / 2], summ[t / 2]) : acc[t / 2];
+        float f[4];
+        wasm_v128_store(f, a);
+        y[t * ldy] = f[t % 2];
+        y[t * ldy + 1] = f[2 + t % 2];
     }
     return xspecial(sp);
 }
 
+typedef int (*xmv_fn)(const uint8_t *, size_t, const v128_t *, const float *, const int32_t *, const float *,
+                      int64_t, float *);
+typedef int (*xws_fn)(const uint8_t *, size_t, const v128_t *, const float *, const int32_t *, const float *,
+                      int64_t, int64_t, int64_t, float *, int64_t);
+
 #define XTILES(NAME, KIND)                                                                                   \
-    static int NAME##_mv(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const float *ys,     \
-                         int64_t nb, float *y) { return xtile_mv(KIND, w, ws, yp, yd, ys, nb, y); }           \
-    static int NAME##_ws(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const float *ys,     \
-                         int64_t nb, int64_t n, float *y, int64_t ldy) {                                      \
-        return xtile_ws(KIND, w, ws, yp, yd, ys, nb, n, y, ldy);                                              \
+    static int NAME##_mv(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,   \
+                         const float *ys, int64_t nb, float *y) {                                             \
+        return xtile_mv(KIND, w, ws, yp, yd, yc, ys, nb, y);                                                  \
+    }                                                                                                         \
+    static int NAME##_ws(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,   \
+                         const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {         \
+        return xtile_ws(KIND, w, ws, yp, yd, yc, ys, nb, n, np, y, ldy);                                      \
     }
 
 XTILES(xq4_0, K_Q4_0)
@@ -344,27 +382,26 @@ XTILES(xq5_1, K_Q5_1)
  * while every 2-row tile runs over them). Rows left over, and tiles with an Inf / NaN weight scale, use
  * the scalar reference. Every (row, token) gets the same operations in any tile, so results do not
  * depend on how rows and tokens are split. */
-static void xdrive(int (*mv)(const uint8_t *, size_t, const v128_t *, const float *, const float *, int64_t, float *),
-                   int (*wst)(const uint8_t *, size_t, const v128_t *, const float *, const float *, int64_t, int64_t,
-                              float *, int64_t),
-                   float (*dot)(const void *, const void *, int64_t), float dscale, int q81, KQ_GEMM_ARGS) {
+static void xdrive(int kind, xmv_fn mv, xws_fn wst, float (*dot)(const void *, const void *, int64_t), KQ_GEMM_ARGS) {
     const uint8_t *wb = w, *xb = x;
-    const int64_t nb = k / QK32, chunk = n < XT ? n : XT;
+    const int64_t nb = k / QK32, chunk = n < XT ? n : XT, cp = chunk + (chunk & 1);
     const int R = n == 1 ? XR : 2;
-    void *heap = malloc((size_t)(nb * chunk) * (XP_V * sizeof(v128_t) + 2 * sizeof(float)) + 16);
+    const size_t per = XP_V * sizeof(v128_t) + 2 * sizeof(float) + sizeof(int32_t);
+    void *heap = malloc((size_t)(nb * cp) * per + 16);
     if (!heap) {
         kq_redo(dot, wb, ws, xb, xs, k, nr, n, y, ldy);
         return;
     }
     v128_t *yp = (v128_t *)(((uintptr_t)heap + 15) & ~(uintptr_t)15);
-    float *yd = (float *)(yp + (size_t)(nb * chunk) * XP_V), *ys = yd + nb * chunk;
+    float *yd = (float *)(yp + (size_t)(nb * cp) * XP_V), *ys = yd + nb * cp;
+    int32_t *yc = (int32_t *)(ys + nb * cp);
     for (int64_t t = 0; t < n; t += chunk) {
-        const int64_t T = n - t < chunk ? n - t : chunk;
-        prep_acts(xb + (size_t)t * xs, xs, nb, T, dscale, q81, yp, yd, ys);
+        const int64_t T = n - t < chunk ? n - t : chunk, TP = n == 1 ? 1 : T + (T & 1);
+        prep_acts(kind, xb + (size_t)t * xs, xs, nb, T, TP, xdscale(kind), yp, yd, yc, ys);
         for (int64_t r = 0; r + R <= nr; r += R) {
             const uint8_t *wt = wb + (size_t)r * ws;
             float *yt = y + t * ldy + r;
-            if (n == 1 ? mv(wt, ws, yp, yd, ys, nb, yt) : wst(wt, ws, yp, yd, ys, nb, T, yt, ldy))
+            if (n == 1 ? mv(wt, ws, yp, yd, yc, ys, nb, yt) : wst(wt, ws, yp, yd, yc, ys, nb, T, TP, yt, ldy))
                 kq_redo(dot, wt, ws, xb + (size_t)t * xs, xs, k, R, T, yt, ldy);
         }
     }
@@ -373,26 +410,15 @@ static void xdrive(int (*mv)(const uint8_t *, size_t, const v128_t *, const floa
     free(heap);
 }
 
-void kq_gemm_q4_0(KQ_GEMM_ARGS) {
-    xdrive(xq4_0_mv, xq4_0_ws, kq_dot_q4_0, xdscale(K_Q4_0), 0, w, ws, x, xs, k, nr, n, y, ldy);
-}
+void kq_gemm_q4_0(KQ_GEMM_ARGS) { xdrive(K_Q4_0, xq4_0_mv, xq4_0_ws, kq_dot_q4_0, w, ws, x, xs, k, nr, n, y, ldy); }
 
-void kq_gemm_q8_0(KQ_GEMM_ARGS) {
-    xdrive(xq8_0_mv, xq8_0_ws, kq_dot_q8_0, xdscale(K_Q8_0), 0, w, ws, x, xs, k, nr, n, y, ldy);
-}
+void kq_gemm_q8_0(KQ_GEMM_ARGS) { xdrive(K_Q8_0, xq8_0_mv, xq8_0_ws, kq_dot_q8_0, w, ws, x, xs, k, nr, n, y, ldy); }
 
-void kq_gemm_q5_0(KQ_GEMM_ARGS) {
-    xdrive(xq5_0_mv, xq5_0_ws, kq_dot_q5_0, xdscale(K_Q5_0), 0, w, ws, x, xs, k, nr, n, y, ldy);
-}
+void kq_gemm_q5_0(KQ_GEMM_ARGS) { xdrive(K_Q5_0, xq5_0_mv, xq5_0_ws, kq_dot_q5_0, w, ws, x, xs, k, nr, n, y, ldy); }
 
-void kq_gemm_q4_1(KQ_GEMM_ARGS) {
-    xdrive(xq4_1_mv, xq4_1_ws, kq_dot_q4_1, xdscale(K_Q4_1), 1, w, ws, x, xs, k, nr, n, y, ldy);
-}
+void kq_gemm_q4_1(KQ_GEMM_ARGS) { xdrive(K_Q4_1, xq4_1_mv, xq4_1_ws, kq_dot_q4_1, w, ws, x, xs, k, nr, n, y, ldy); }
 
-void kq_gemm_q5_1(KQ_GEMM_ARGS) {
-    xdrive(xq5_1_mv, xq5_1_ws, kq_dot_q5_1, xdscale(K_Q5_1), 1, w, ws, x, xs, k, nr, n, y, ldy);
-}
-
+void kq_gemm_q5_1(KQ_GEMM_ARGS) { xdrive(K_Q5_1, xq5_1_mv, xq5_1_ws, kq_dot_q5_1, w, ws, x, xs, k, nr, n, y, ldy); }
 
 #else
 typedef int kq_simd_q8_unused; /* ISO C wants a declaration in every translation unit */

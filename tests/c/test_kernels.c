@@ -566,30 +566,34 @@ static void test_dot_by_hand(void) {
     }
 }
 
-/* The float order is llama.cpp's x86 AVX2 one, bit for bit: per block, 8 int32 lanes of 4
- * consecutive products, acc[lane] = fma(d, lane, acc[lane]); then ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7)).
- * Written out independently here for Q8_0 and compared for exact equality. */
+/* The float order of the 32-element types is ggml's portable one, bit for bit: per block one exact
+ * integer sum, then sum = fma(d_w * d_x, sumi, sum). Written out independently here for Q8_0 and
+ * Q4_0 (unsigned nibbles minus 8) and compared for exact equality. */
 static void test_dot_order(void) {
     int bad = 0;
     for (int rep = 0; rep < 20; rep++) {
-        random_row(xf, NMAX);
-        block_q8_0 *w = (block_q8_0 *)wbuf, *x = (block_q8_0 *)xbuf;
-        kq_get(KQ_Q8_0)->quantize(xf, w, NMAX);
-        random_row(xf, NMAX);
-        kq_get(KQ_Q8_0)->quantize(xf, x, NMAX);
-        float acc[8] = {0};
-        for (int b = 0; b < NMAX / 32; b++) {
-            const float d = kq_f16_to_f32(w[b].d) * kq_f16_to_f32(x[b].d);
-            for (int k = 0; k < 8; k++) {
-                int l = 0;
-                for (int e = 4 * k; e < 4 * k + 4; e++) l += w[b].qs[e] * x[b].qs[e];
-                acc[k] = KQ_FMA(d, (float)l, acc[k]) /* fused or not, as the build says */;
+        for (int q4 = 0; q4 < 2; q4++) {
+            random_row(xf, NMAX);
+            kq_get(q4 ? KQ_Q4_0 : KQ_Q8_0)->quantize(xf, wbuf, NMAX);
+            random_row(xf, NMAX);
+            block_q8_0 *x = (block_q8_0 *)xbuf;
+            kq_get(KQ_Q8_0)->quantize(xf, x, NMAX);
+            float sum = 0.0f;
+            for (int b = 0; b < NMAX / 32; b++) {
+                const block_q4_0 *w4 = (const block_q4_0 *)wbuf + b;
+                const block_q8_0 *w8 = (const block_q8_0 *)wbuf + b;
+                int s = 0;
+                for (int e = 0; e < 32; e++) {
+                    const int q = q4 ? (e < 16 ? w4->qs[e] & 0xF : w4->qs[e - 16] >> 4) - 8 : w8->qs[e];
+                    s += q * x[b].qs[e];
+                }
+                const float d = kq_f16_to_f32(q4 ? w4->d : w8->d) * kq_f16_to_f32(x[b].d);
+                sum = KQ_FMA(d, (float)s, sum) /* fused or not, as the build says */;
             }
+            if (kq_get(q4 ? KQ_Q4_0 : KQ_Q8_0)->dot(wbuf, x, NMAX) != sum) bad++;
         }
-        const float want = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-        if (kq_get(KQ_Q8_0)->dot(w, x, NMAX) != want) bad++;
     }
-    CHECK(bad == 0, "q8_0 dot not in llama.cpp's AVX2 order: %d of 20", bad);
+    CHECK(bad == 0, "q8_0 / q4_0 dot not in ggml's portable order: %d of 40", bad);
 }
 
 /* Activations too small for 127/amax (or -127/max) to be finite, and NaN/Inf ones: the quantizers
