@@ -203,8 +203,10 @@ static void prep_acts(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t
                 yp[3] = o1;
             }
             const v128_t ones = wasm_i16x8_splat(1);
-            *yc = kq_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_add(e0, o0), ones),
-                                             wasm_i32x4_dot_i16x8(wasm_i16x8_add(e1, o1), ones))) * (8 << 8);
+            *yc = kind != K_Q4_0 ? 0
+                                 : kq_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_add(e0, o0), ones),
+                                                              wasm_i32x4_dot_i16x8(wasm_i16x8_add(e1, o1), ones))) *
+                                       (8 << 8);
             *ys = q81 ? kq_h2f(ld16(b + 2)) : 0.0f;
             *yd = kq_h2f(ld16(b)) * dscale;
         }
