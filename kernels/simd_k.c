@@ -49,12 +49,6 @@ KQ_INLINE void k4_scales(const uint8_t *p, uint32_t u[4]) {
     u[0] &= 0x3f3f3f3fu;
 }
 
-/* V8 keeps a function's loads in program order but places the arithmetic on their results as late as
- * possible, so an unrolled body's loads all run first and their values are spilled. Storing a result
- * that the next loads must follow (a volatile store to a stack slot) keeps each step's loads next to
- * their use. */
-#define KQ_PIN(v) (*pin = (v))
-
 /* Activations prepared once per gemm call, per token and super-block: chunk c (elements 32c..32c+31)
  * widened to i16 as 4 vectors (even / odd elements of 0..15, even / odd of 16..31), then the bsums of
  * the 32-element sub-blocks 0,2,4,6 and 1,3,5,7 as i32 (the Q4_K/Q5_K min terms). */
@@ -124,7 +118,7 @@ KQ_INLINE void q45k_part(int kind, const uint8_t *b, int g, int j, const uint8_t
 KQ_INLINE void k_row(int kind, const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb,
                      float *y, int64_t ldy, int T) {
     const size_t wb = kbytes(kind), xb = sizeof(block_q8_K);
-    volatile v128_t pin_slot, *pin = &pin_slot;
+    KQ_PIN_SLOT;
     kq_acc acc[KQ_TT];
     v128_t accm[KQ_TT]; /* min terms: Q4_K 4 lanes; Q5_K lane 0 */
     KQ_UNROLL

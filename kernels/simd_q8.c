@@ -278,41 +278,48 @@ KQ_INLINE v128_t xstep(v128_t acc, v128_t d, v128_t s) {
     return kq_fma4(d, wasm_f32x4_convert_i32x4(s), acc);
 }
 
-/* Matrix-vector tile: XR rows, one token (yp / yd / yc / ys: its nb prepared blocks), the rows' sums
- * side by side in one accumulator. */
-#define XR 4
+/* Matrix-vector tile: G groups of 4 rows, one token (yp / yd / yc / ys: its nb prepared blocks), each
+ * group's sums side by side in one accumulator. */
+#define XG 2 /* groups of 4 rows in a full tile */
 KQ_INLINE int xtile_mv(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,
-                       const float *ys, int64_t nb, float *y) {
+                       const float *ys, int64_t nb, float *y, int G) {
     const size_t wb = xbytes(kind);
-    v128_t acc = wasm_f32x4_splat(0.0f), sp = wasm_i32x4_splat(0), summ = wasm_f32x4_splat(0.0f);
+    v128_t acc[XG], summ[XG], sp = wasm_i32x4_splat(0);
+    KQ_UNROLL
+    for (int g = 0; g < G; g++) acc[g] = summ[g] = wasm_f32x4_splat(0.0f);
+    KQ_PIN_SLOT;
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *b0 = w + (size_t)i * wb;
         const v128_t *p = yp + (size_t)i * XP_V;
-        v128_t s[XR];
         KQ_UNROLL
-        for (int r = 0; r < XR; r++) {
-            v128_t q[4];
-            xunpack(kind, b0 + (size_t)r * ws, q);
-            s[r] = xsum(q, p);
-        }
-        v128_t si = xsum4(s[0], s[1], s[2], s[3]);
-        if (kind == K_Q4_0) si = wasm_i32x4_sub(si, wasm_i32x4_splat(yc[i]));
-        v128_t x = wasm_v128_load16_splat(b0);
-        x = wasm_v128_load16_lane(b0 + ws, x, 3);
-        x = wasm_v128_load16_lane(b0 + 2 * ws, x, 5);
-        x = wasm_v128_load16_lane(b0 + 3 * ws, x, 7);
-        acc = xstep(acc, wasm_f32x4_mul(xhalf(x, &sp), wasm_v128_load32_splat(yd + i)), si);
-        if (has_min(kind)) { /* the 4 rows' min terms: fmaf(m, s, summ), m exact from its bits */
-            v128_t xm = wasm_v128_load16_splat(b0 + 2);
-            xm = wasm_v128_load16_lane(b0 + 2 + ws, xm, 3);
-            xm = wasm_v128_load16_lane(b0 + 2 + 2 * ws, xm, 5);
-            xm = wasm_v128_load16_lane(b0 + 2 + 3 * ws, xm, 7);
-            const v128_t m = wasm_f32x4_mul(xhalf(xm, &sp), wasm_f32x4_splat(0x1p112f));
-            summ = kq_fma4(m, wasm_v128_load32_splat(ys + i), summ);
+        for (int g = 0; g < G; g++) {
+            const uint8_t *b0 = w + (size_t)(4 * g) * ws + (size_t)i * wb;
+            v128_t s[4];
+            KQ_UNROLL
+            for (int r = 0; r < 4; r++) {
+                v128_t q[4];
+                xunpack(kind, b0 + (size_t)r * ws, q);
+                s[r] = xsum(q, p);
+                KQ_PIN(s[r]);
+            }
+            v128_t si = xsum4(s[0], s[1], s[2], s[3]);
+            if (kind == K_Q4_0) si = wasm_i32x4_sub(si, wasm_v128_load32_splat(yc + i));
+            v128_t x = wasm_v128_load16_splat(b0);
+            x = wasm_v128_load16_lane(b0 + ws, x, 3);
+            x = wasm_v128_load16_lane(b0 + 2 * ws, x, 5);
+            x = wasm_v128_load16_lane(b0 + 3 * ws, x, 7);
+            acc[g] = xstep(acc[g], wasm_f32x4_mul(xhalf(x, &sp), wasm_v128_load32_splat(yd + i)), si);
+            if (has_min(kind)) { /* the 4 rows' min terms: fmaf(m, s, summ), m exact from its bits */
+                v128_t xm = wasm_v128_load16_splat(b0 + 2);
+                xm = wasm_v128_load16_lane(b0 + 2 + ws, xm, 3);
+                xm = wasm_v128_load16_lane(b0 + 2 + 2 * ws, xm, 5);
+                xm = wasm_v128_load16_lane(b0 + 2 + 3 * ws, xm, 7);
+                const v128_t m = wasm_f32x4_mul(xhalf(xm, &sp), wasm_f32x4_splat(0x1p112f));
+                summ[g] = kq_fma4(m, wasm_v128_load32_splat(ys + i), summ[g]);
+            }
         }
     }
-    if (has_min(kind)) acc = wasm_f32x4_add(acc, summ);
-    wasm_v128_store(y, acc);
+    KQ_UNROLL
+    for (int g = 0; g < G; g++) wasm_v128_store(y + 4 * g, has_min(kind) ? wasm_f32x4_add(acc[g], summ[g]) : acc[g]);
     return xspecial(sp);
 }
 
@@ -367,7 +374,11 @@ typedef int (*xws_fn)(const uint8_t *, size_t, const v128_t *, const float *, co
 #define XTILES(NAME, KIND)                                                                                   \
     static int NAME##_mv(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,   \
                          const float *ys, int64_t nb, float *y) {                                             \
-        return xtile_mv(KIND, w, ws, yp, yd, yc, ys, nb, y);                                                  \
+        return xtile_mv(KIND, w, ws, yp, yd, yc, ys, nb, y, XG);                                              \
+    }                                                                                                         \
+    static int NAME##_mv4(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,  \
+                          const float *ys, int64_t nb, float *y) {                                            \
+        return xtile_mv(KIND, w, ws, yp, yd, yc, ys, nb, y, 1);                                               \
     }                                                                                                         \
     static int NAME##_ws(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,   \
                          const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {         \
@@ -380,14 +391,14 @@ XTILES(xq5_0, K_Q5_0)
 XTILES(xq4_1, K_Q4_1)
 XTILES(xq5_1, K_Q5_1)
 
-/* One token: XR-row tiles; several: tokens in chunks of up to XT (their prepared blocks stay in cache
- * while every 2-row tile runs over them). Rows left over, and tiles with an Inf / NaN weight scale, use
- * the scalar reference. Every (row, token) gets the same operations in any tile, so results do not
- * depend on how rows and tokens are split. */
-static void xdrive(int kind, xmv_fn mv, xws_fn wst, float (*dot)(const void *, const void *, int64_t), KQ_GEMM_ARGS) {
+/* One token: 4 * XG-row tiles, then 4-row ones; several: tokens in chunks of up to XT (their prepared
+ * blocks stay in cache while every 2-row tile runs over them). Rows left over, and tiles with an Inf /
+ * NaN weight scale, use the scalar reference. Every (row, token) gets the same operations in any tile,
+ * so results do not depend on how rows and tokens are split. */
+static void xdrive(int kind, xmv_fn mv, xmv_fn mv4, xws_fn wst, float (*dot)(const void *, const void *, int64_t),
+                   KQ_GEMM_ARGS) {
     const uint8_t *wb = w, *xb = x;
     const int64_t nb = k / QK32, chunk = n < XT ? n : XT, cp = chunk + (chunk & 1);
-    const int R = n == 1 ? XR : 2;
     const size_t per = XP_V * sizeof(v128_t) + 2 * sizeof(float) + sizeof(int32_t);
     void *heap = malloc((size_t)(nb * cp) * per + 16);
     if (!heap) {
@@ -397,30 +408,34 @@ static void xdrive(int kind, xmv_fn mv, xws_fn wst, float (*dot)(const void *, c
     v128_t *yp = (v128_t *)(((uintptr_t)heap + 15) & ~(uintptr_t)15);
     float *yd = (float *)(yp + (size_t)(nb * cp) * XP_V), *ys = yd + nb * cp;
     int32_t *yc = (int32_t *)(ys + nb * cp);
+    int64_t r = 0;
     for (int64_t t = 0; t < n; t += chunk) {
         const int64_t T = n - t < chunk ? n - t : chunk, TP = n == 1 ? 1 : T + (T & 1);
         prep_acts(kind, xb + (size_t)t * xs, xs, nb, T, TP, xdscale(kind), yp, yd, yc, ys);
-        for (int64_t r = 0; r + R <= nr; r += R) {
+        for (r = 0;;) {
+            const int R = n > 1 ? 2 : nr - r >= 4 * XG ? 4 * XG : 4;
+            if (r + R > nr) break;
             const uint8_t *wt = wb + (size_t)r * ws;
             float *yt = y + t * ldy + r;
-            if (n == 1 ? mv(wt, ws, yp, yd, yc, ys, nb, yt) : wst(wt, ws, yp, yd, yc, ys, nb, T, TP, yt, ldy))
+            if (n > 1 ? wst(wt, ws, yp, yd, yc, ys, nb, T, TP, yt, ldy)
+                      : (R == 4 ? mv4 : mv)(wt, ws, yp, yd, yc, ys, nb, yt))
                 kq_redo(dot, wt, ws, xb + (size_t)t * xs, xs, k, R, T, yt, ldy);
+            r += R;
         }
     }
-    const int64_t rr = nr - nr % R;
-    if (rr < nr) kq_redo(dot, wb + (size_t)rr * ws, ws, xb, xs, k, nr - rr, n, y + rr, ldy);
+    if (r < nr) kq_redo(dot, wb + (size_t)r * ws, ws, xb, xs, k, nr - r, n, y + r, ldy);
     free(heap);
 }
 
-void kq_gemm_q4_0(KQ_GEMM_ARGS) { xdrive(K_Q4_0, xq4_0_mv, xq4_0_ws, kq_dot_q4_0, w, ws, x, xs, k, nr, n, y, ldy); }
-
-void kq_gemm_q8_0(KQ_GEMM_ARGS) { xdrive(K_Q8_0, xq8_0_mv, xq8_0_ws, kq_dot_q8_0, w, ws, x, xs, k, nr, n, y, ldy); }
-
-void kq_gemm_q5_0(KQ_GEMM_ARGS) { xdrive(K_Q5_0, xq5_0_mv, xq5_0_ws, kq_dot_q5_0, w, ws, x, xs, k, nr, n, y, ldy); }
-
-void kq_gemm_q4_1(KQ_GEMM_ARGS) { xdrive(K_Q4_1, xq4_1_mv, xq4_1_ws, kq_dot_q4_1, w, ws, x, xs, k, nr, n, y, ldy); }
-
-void kq_gemm_q5_1(KQ_GEMM_ARGS) { xdrive(K_Q5_1, xq5_1_mv, xq5_1_ws, kq_dot_q5_1, w, ws, x, xs, k, nr, n, y, ldy); }
+#define XGEMM(NAME, KIND, DOT)                                                                                \
+    void kq_gemm_##NAME(KQ_GEMM_ARGS) {                                                                       \
+        xdrive(KIND, x##NAME##_mv, x##NAME##_mv4, x##NAME##_ws, DOT, w, ws, x, xs, k, nr, n, y, ldy);         \
+    }
+XGEMM(q4_0, K_Q4_0, kq_dot_q4_0)
+XGEMM(q8_0, K_Q8_0, kq_dot_q8_0)
+XGEMM(q5_0, K_Q5_0, kq_dot_q5_0)
+XGEMM(q4_1, K_Q4_1, kq_dot_q4_1)
+XGEMM(q5_1, K_Q5_1, kq_dot_q5_1)
 
 #else
 typedef int kq_simd_q8_unused; /* ISO C wants a declaration in every translation unit */
