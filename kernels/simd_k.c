@@ -1,6 +1,7 @@
 /* simd_k.c: wasm SIMD128 kernels for the 256-element super-block types Q4_K, Q5_K, Q6_K and IQ4_XS
  * against Q8_K activations. Q4_K / Q5_K / Q6_K: the activations are widened to i16 once per call and
- * a kernel takes one weight row x T (1..4) tokens, so each weight chunk is unpacked once for T tokens.
+ * a kernel takes one weight row x T (1..4) tokens, so each weight chunk is unpacked once for T tokens;
+ * Q6_K against one token (the output head in decoding) has its own row kernel with less unpacking.
  * IQ4_XS: a tile of KQ_TR (4) weight rows x T (1..4) activation rows.
  *
  * Q4_K / Q5_K / Q6_K follow the scalar reference (quant_k.c) exactly: per super-block, the 32-element
@@ -269,6 +270,97 @@ KQ_INLINE int iq4xs_tile(const uint8_t *w, size_t ws, const uint8_t *x, size_t x
 
 KQ_TILES(iq4xs_tile, iq4_xs, QK_K)
 
+/* ---- Q6_K matrix-vector: one token, activations prepared per 16-element sub-block ----
+ * Per sub-block s: its even and odd elements as i16 and 32 * (sums of 4 consecutive elements) as i32,
+ * so a row's lane sums are dot(q, y) - 32 sum(y) with q unsigned: no "- 32" per element. */
+#define K6_V 48
+
+static void prep_q6_mv(const uint8_t *x, int64_t nb, v128_t *yp) {
+    const v128_t ones = wasm_i16x8_splat(1);
+    for (int64_t i = 0; i < nb; i++, x += sizeof(block_q8_K)) {
+        for (int c = 0; c < 8; c++, yp += 6) {
+            v128_t y[4];
+            widen_y(x + 4 + 32 * c, y);
+            KQ_UNROLL
+            for (int j = 0; j < 2; j++) {
+                yp[3 * j] = y[2 * j];
+                yp[3 * j + 1] = y[2 * j + 1];
+                yp[3 * j + 2] = wasm_i32x4_shl(wasm_i32x4_dot_i16x8(wasm_i16x8_add(y[2 * j], y[2 * j + 1]), ones), 5);
+            }
+        }
+    }
+}
+
+/* Lane l (a constant after unrolling) of v in all four lanes. */
+KQ_INLINE v128_t splat_lane(v128_t v, int l) {
+    switch (l) {
+    case 0: return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0);
+    case 1: return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1);
+    case 2: return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2);
+    default: return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3);
+    }
+}
+
+/* One Q6_K row against the prepared token. Elements 16j..16j+15 of the four chunks k of half h are
+ * built as unsigned 6-bit bytes from two ql vectors (low and high nibbles) and one qh vector (bit
+ * pair k), split into even / odd i16 and dotted; lane sums of sub-block 8h + 2k + j, less the
+ * activations' 32 * sum, times its scale, go to lane vector j (lanes 4j..4j+3), as the reference's. */
+static float q6k_mv_row(const uint8_t *w, const v128_t *yp, const float *yd, int64_t nb) {
+    kq_acc acc;
+    kq_acc_zero(&acc);
+    KQ_PIN_SLOT;
+    const v128_t m4 = wasm_i8x16_splat(0x0F), m30 = wasm_i8x16_splat(0x30), lo = wasm_i16x8_splat(0xFF);
+    for (int64_t i = 0; i < nb; i++, w += sizeof(block_q6_K), yp += K6_V) {
+        const v128_t sc8 = kq_load(w + 192), s16l = wasm_i16x8_extend_low_i8x16(sc8),
+                     s16h = wasm_i16x8_extend_high_i8x16(sc8);
+        const v128_t sv[4] = {wasm_i32x4_extend_low_i16x8(s16l), wasm_i32x4_extend_high_i16x8(s16l),
+                              wasm_i32x4_extend_low_i16x8(s16h), wasm_i32x4_extend_high_i16x8(s16h)};
+        v128_t lane[2] = {wasm_i32x4_splat(0), wasm_i32x4_splat(0)};
+        KQ_UNROLL
+        for (int h = 0; h < 2; h++) {
+            KQ_UNROLL
+            for (int j = 0; j < 2; j++) {
+                const v128_t v0 = kq_load(w + 64 * h + 16 * j), v1 = kq_load(w + 64 * h + 32 + 16 * j);
+                const v128_t qh = kq_load(w + 128 + 32 * h + 16 * j);
+                /* u16 shifts: a bit leaking into the next byte lands outside the byte's mask */
+                const v128_t q[4] = {
+                    wasm_v128_or(wasm_v128_and(v0, m4), wasm_v128_and(wasm_i16x8_shl(qh, 4), m30)),
+                    wasm_v128_or(wasm_v128_and(v1, m4), wasm_v128_and(wasm_i16x8_shl(qh, 2), m30)),
+                    wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(v0, 4), m4), wasm_v128_and(qh, m30)),
+                    wasm_v128_or(wasm_v128_and(wasm_u16x8_shr(v1, 4), m4), wasm_v128_and(wasm_u16x8_shr(qh, 2), m30))};
+                KQ_UNROLL
+                for (int k = 0; k < 4; k++) {
+                    const int sub = 8 * h + 2 * k + j;
+                    const v128_t *p = yp + 3 * sub;
+                    const v128_t d = wasm_i32x4_sub(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_and(q[k], lo), p[0]),
+                                                                   wasm_i32x4_dot_i16x8(wasm_u16x8_shr(q[k], 8), p[1])),
+                                                    p[2]);
+                    const v128_t s = splat_lane(sv[sub / 4], sub % 4);
+                    lane[j] = wasm_i32x4_add(lane[j], wasm_i32x4_mul(d, s));
+                    KQ_PIN(lane[j]);
+                }
+            }
+        }
+        const float dw = wasm_f32x4_extract_lane(kq_h2f4(wasm_i32x4_splat(ld16(w + 208))), 0);
+        kq_acc_fma(&acc, lane[0], lane[1], yd[i] * dw);
+    }
+    return kq_acc_hsum(&acc);
+}
+
+static void q6k_mv(const uint8_t *w, size_t ws, const uint8_t *x, int64_t k, int64_t nr, float *y) {
+    const int64_t nb = k / QK_K;
+    v128_t *yp = malloc((size_t)nb * (K6_V * sizeof(v128_t) + sizeof(float)));
+    if (!yp) {
+        kq_redo(kq_dot_q6_K, w, ws, x, 0, k, nr, 1, y, 1);
+        return;
+    }
+    float *yd = (float *)(yp + (size_t)nb * K6_V);
+    prep_q6_mv(x, nb, yp);
+    for (int64_t i = 0; i < nb; i++) yd[i] = ldf(x + (size_t)i * sizeof(block_q8_K));
+    for (int64_t r = 0; r < nr; r++) y[r] = q6k_mv_row(w + (size_t)r * ws, yp, yd, nb);
+    free(yp);
+}
+
 /* Row kernels for T = 1..KQ_TT tokens. */
 typedef void (*k_row_fn)(const uint8_t *w, const uint8_t *x, size_t xs, const v128_t *yp, int64_t nb, float *y,
                          int64_t ldy);
@@ -319,7 +411,12 @@ static void k_drive(const k_row_fn rows[KQ_TT + 1], float (*dot)(const void *, c
 
 void kq_gemm_q4_K(KQ_GEMM_ARGS) { k_drive(row_q4_K_rows, kq_dot_q4_K, w, ws, x, xs, k, nr, n, y, ldy); }
 void kq_gemm_q5_K(KQ_GEMM_ARGS) { k_drive(row_q5_K_rows, kq_dot_q5_K, w, ws, x, xs, k, nr, n, y, ldy); }
-void kq_gemm_q6_K(KQ_GEMM_ARGS) { k_drive(row_q6_K_rows, kq_dot_q6_K, w, ws, x, xs, k, nr, n, y, ldy); }
+void kq_gemm_q6_K(KQ_GEMM_ARGS) {
+    if (n == 1)
+        q6k_mv(w, ws, x, k, nr, y);
+    else
+        k_drive(row_q6_K_rows, kq_dot_q6_K, w, ws, x, xs, k, nr, n, y, ldy);
+}
 void kq_gemm_iq4_xs(KQ_GEMM_ARGS) { kq_drive(iq4xs_tile_tiles, kq_dot_iq4_xs, QK_K, w, ws, x, xs, k, nr, n, y, ldy); }
 
 #else
