@@ -376,12 +376,24 @@ static void test_table(void) {
     CHECK(kq_get(KQ_Q8_0)->quantize_fast && kq_get(KQ_Q8_1)->quantize_fast && kq_get(KQ_Q8_K)->quantize_fast,
           "fast activation quantizers");
 }
+
+/* The kernels' vector f16 -> f32 against the scalar one, on every half (subnormals, Inf, NaN). */
+static void test_h2f4(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 0x10000; h += 4) {
+        float got[4];
+        wasm_v128_store(got, kq_h2f4(wasm_i32x4_make((int32_t)h, (int32_t)h + 1, (int32_t)h + 2, (int32_t)h + 3)));
+        for (uint32_t j = 0; j < 4; j++) bad += !same_bits(got[j], kq_f16_to_f32((kq_half)(h + j)));
+    }
+    CHECK(bad == 0, "kq_h2f4 differs from kq_f16_to_f32 on %d halves", bad);
+}
 #endif
 
 int main(void) {
 #ifdef __wasm_simd128__
     printf("test_simd: wasm SIMD128 kernels, KQ_EXACT_FMA=%d\n", KQ_EXACT_FMA);
     test_table();
+    test_h2f4();
 #else
     printf("test_simd: no SIMD128 in this build; checking the scalar fallback of the drivers only\n");
 #endif
