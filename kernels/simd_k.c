@@ -272,12 +272,14 @@ KQ_TILES(iq4xs_tile, iq4_xs, QK_K)
 
 /* ---- Q6_K matrix-vector: one token, activations prepared per 16-element sub-block ----
  * Per sub-block s: its even and odd elements as i16 and 32 * (sums of 4 consecutive elements) as i32,
- * so a row's lane sums are dot(q, y) - 32 sum(y) with q unsigned: no "- 32" per element. */
+ * so a row's lane sums are dot(q, y) - 32 sum(y) with q unsigned: no "- 32" per element. yd: the
+ * super-blocks' scales. */
 #define K6_V 48
 
-static void prep_q6_mv(const uint8_t *x, int64_t nb, v128_t *yp) {
+static void prep_q6_mv(const uint8_t *x, int64_t nb, v128_t *yp, float *yd) {
     const v128_t ones = wasm_i16x8_splat(1);
     for (int64_t i = 0; i < nb; i++, x += sizeof(block_q8_K)) {
+        yd[i] = ldf(x);
         for (int c = 0; c < 8; c++, yp += 6) {
             v128_t y[4];
             widen_y(x + 4 + 32 * c, y);
@@ -341,8 +343,7 @@ static float q6k_mv_row(const uint8_t *w, const v128_t *yp, const float *yd, int
                 }
             }
         }
-        const float dw = wasm_f32x4_extract_lane(kq_h2f4(wasm_i32x4_splat(ld16(w + 208))), 0);
-        kq_acc_fma(&acc, lane[0], lane[1], yd[i] * dw);
+        kq_acc_fma(&acc, lane[0], lane[1], yd[i] * kq_h2f(ld16(w + 208)));
     }
     return kq_acc_hsum(&acc);
 }
@@ -355,8 +356,7 @@ static void q6k_mv(const uint8_t *w, size_t ws, const uint8_t *x, int64_t k, int
         return;
     }
     float *yd = (float *)(yp + (size_t)nb * K6_V);
-    prep_q6_mv(x, nb, yp);
-    for (int64_t i = 0; i < nb; i++) yd[i] = ldf(x + (size_t)i * sizeof(block_q8_K));
+    prep_q6_mv(x, nb, yp, yd);
     for (int64_t r = 0; r < nr; r++) y[r] = q6k_mv_row(w + (size_t)r * ws, yp, yd, nb);
     free(yp);
 }
