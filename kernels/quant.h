@@ -47,6 +47,12 @@ typedef struct {
     void (*quantize_fast)(const float *src, void *dst, int64_t n);
     void (*gemm)(const void *w, size_t ws, const void *x, size_t xs, int64_t k, int64_t nr, int64_t n,
                  float *y, int64_t ldy);
+    /* Optional packed layout (SIMD builds): pack rewrites, in place, every whole group of 8 rows of a
+     * matrix (row stride ws; scratch: 8 rows) into the layout gemm_packed reads, rows after the last
+     * whole group staying plain; gemm_packed takes w at the start of a group and gives gemm's bits. */
+    void (*pack)(void *w, size_t ws, int64_t k, int64_t nr, void *scratch);
+    void (*gemm_packed)(const void *w, size_t ws, const void *x, size_t xs, int64_t k, int64_t nr, int64_t n,
+                        float *y, int64_t ldy);
 } kq_traits;
 
 /* The table entry of a type, or NULL for a type the engine does not support. */

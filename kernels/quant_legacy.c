@@ -7,6 +7,7 @@
  * tokens side by side in one vector, which is what makes them fast.) */
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "blocks.h"
@@ -101,16 +102,21 @@ void kq_quantize_q4_0(const float *src, void *dst, int64_t n) {
     }
 }
 
-float kq_dot_q4_0(const void *w, const void *x, int64_t n) {
-    const block_q4_0 *a = w;
+float kq_dot_q4_0_strided(const uint8_t *d, const uint8_t *qs, size_t bs, const void *x, int64_t n) {
     const block_q8_0 *y = x;
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK32; i++) {
         int8_t q[QK32];
-        unpack_q4(a[i].qs, 8, q);
-        sum = KQ_FMA(H2F(a[i].d) * H2F(y[i].d), (float)block_dot(q, y[i].qs), sum);
+        uint16_t h;
+        memcpy(&h, d + (size_t)i * bs, sizeof h);
+        unpack_q4(qs + (size_t)i * bs, 8, q);
+        sum = KQ_FMA(H2F(h) * H2F(y[i].d), (float)block_dot(q, y[i].qs), sum);
     }
     return sum;
+}
+
+float kq_dot_q4_0(const void *w, const void *x, int64_t n) {
+    return kq_dot_q4_0_strided(w, (const uint8_t *)w + offsetof(block_q4_0, qs), sizeof(block_q4_0), x, n);
 }
 
 /* ---- Q4_1: q in 0..15, value d * q + m ---- */

@@ -14,7 +14,7 @@
 #define ENTRY(id, nm, bl, by, vt, fn)                                                    \
     [id] = {.name = nm, .blck = bl, .bytes = by, .vec_type = vt,                         \
             .dequant = kq_dequant_##fn, .quantize = kq_quantize_##fn, .dot = kq_dot_##fn, \
-            .gemm = G_##fn, .quantize_fast = QF_##fn}
+            .gemm = G_##fn, .quantize_fast = QF_##fn, .pack = P_##fn, .gemm_packed = GP_##fn}
 
 /* The weight types with a SIMD gemm. */
 #define G_f32 GEMM(f32)
@@ -30,6 +30,39 @@
 #define G_q6_K GEMM(q6_K)
 #define G_iq4_nl GEMM(iq4_nl)
 #define G_iq4_xs GEMM(iq4_xs)
+
+/* The weight types with a packed layout (kq_pack). */
+#ifdef __wasm_simd128__
+#define P_q4_0 kq_pack_q4_0
+#define GP_q4_0 kq_gemm_q4_0_packed
+#else
+#define P_q4_0 0
+#define GP_q4_0 0
+#endif
+#define P_f32 0
+#define P_f16 0
+#define P_bf16 0
+#define P_q4_1 0
+#define P_q5_0 0
+#define P_q5_1 0
+#define P_q8_0 0
+#define P_q4_K 0
+#define P_q5_K 0
+#define P_q6_K 0
+#define P_iq4_nl 0
+#define P_iq4_xs 0
+#define GP_f32 0
+#define GP_f16 0
+#define GP_bf16 0
+#define GP_q4_1 0
+#define GP_q5_0 0
+#define GP_q5_1 0
+#define GP_q8_0 0
+#define GP_q4_K 0
+#define GP_q5_K 0
+#define GP_q6_K 0
+#define GP_iq4_nl 0
+#define GP_iq4_xs 0
 
 /* The vec types with a fast activation quantizer (Q8_0 is also a weight type). */
 #define QF_f32 0

@@ -214,13 +214,17 @@ static void prep_acts(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t
 }
 
 /* Weight block -> w[0..3], 2^s * the elements prep_acts pairs them with, as i16. */
+KQ_INLINE void nibs(const uint8_t *qs, v128_t w[4]) {
+    const v128_t v = kq_load(qs);
+    w[0] = wasm_v128_and(v, wasm_i16x8_splat(0x000F));
+    w[1] = wasm_v128_and(v, wasm_i16x8_splat(0x00F0));
+    w[2] = wasm_v128_and(v, wasm_i16x8_splat(0x0F00));
+    w[3] = wasm_u16x8_shr(v, 12);
+}
+
 KQ_INLINE void xunpack(int kind, const uint8_t *b, v128_t w[4]) {
     if (nib_kind(kind)) {
-        const v128_t v = kq_load(b + (kind == K_Q4_1 ? 4 : 2));
-        w[0] = wasm_v128_and(v, wasm_i16x8_splat(0x000F));
-        w[1] = wasm_v128_and(v, wasm_i16x8_splat(0x00F0));
-        w[2] = wasm_v128_and(v, wasm_i16x8_splat(0x0F00));
-        w[3] = wasm_u16x8_shr(v, 12);
+        nibs(b + (kind == K_Q4_1 ? 4 : 2), w);
     } else if (kind == K_Q8_0) {
         const v128_t hb = wasm_i16x8_splat((int16_t)0xFF00);
         const v128_t v0 = kq_load(b + 2), v1 = kq_load(b + 18);
@@ -325,21 +329,29 @@ KQ_INLINE int xtile_mv(int kind, const uint8_t *w, size_t ws, const v128_t *yp, 
 
 /* Batch tile: 2 rows x np tokens (np even, <= XT). Weights stay put: each block of the two rows is
  * unpacked once into 8 vectors and run over the tokens two at a time; accumulator j holds rows 0, 0,
- * 1, 1 x tokens 2j, 2j+1, 2j, 2j+1 and lives in memory (the unpack is the costly part). */
+ * 1, 1 x tokens 2j, 2j+1, 2j, 2j+1 and lives in memory (the unpack is the costly part).
+ * packed (a constant): w is a group of 8 interleaved Q4_0 rows (kq_pack_q4_0) and the tile is its
+ * rows 2 pr, 2 pr + 1; otherwise w is the first of two plain rows, ws apart. */
 #define XT 32
-KQ_INLINE int xtile_ws(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,
-                       const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {
-    const size_t wb = xbytes(kind);
+KQ_INLINE int xtile_ws(int kind, int packed, const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd,
+                       const int32_t *yc, const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {
+    const size_t wb = xbytes(kind), bs = packed ? 8 * wb : wb;
     v128_t acc[XT / 2], summ[XT / 2], sp = wasm_i32x4_splat(0);
     for (int64_t j = 0; j < np / 2; j++) acc[j] = summ[j] = wasm_f32x4_splat(0.0f);
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *b0 = w + (size_t)i * wb;
+        const uint8_t *b0 = w + (size_t)i * bs;
+        const uint8_t *d0 = packed ? b0 + 4 * pr : b0, *d1 = packed ? d0 + 2 : b0 + ws;
         v128_t q0[4], q1[4];
-        xunpack(kind, b0, q0);
-        xunpack(kind, b0 + ws, q1);
-        v128_t x = wasm_v128_load16_splat(b0);
-        x = wasm_v128_load16_lane(b0 + ws, x, 5);
-        const v128_t dw = xhalf(wasm_v128_load16_lane(b0 + ws, x, 7), &sp);
+        if (packed) {
+            nibs(b0 + 16 + 32 * pr, q0);
+            nibs(b0 + 32 + 32 * pr, q1);
+        } else {
+            xunpack(kind, b0, q0);
+            xunpack(kind, b0 + ws, q1);
+        }
+        v128_t x = wasm_v128_load16_splat(d0);
+        x = wasm_v128_load16_lane(d1, x, 5);
+        const v128_t dw = xhalf(wasm_v128_load16_lane(d1, x, 7), &sp);
         const v128_t *p = yp + (size_t)i * (size_t)np * XP_V;
         const size_t o = (size_t)i * (size_t)np;
         if (has_min(kind)) { /* min terms of the two rows */
@@ -366,12 +378,82 @@ KQ_INLINE int xtile_ws(int kind, const uint8_t *w, size_t ws, const v128_t *yp, 
     return xspecial(sp);
 }
 
+/* ---- Q4_0 packed by 8 rows (kq_pack_q4_0): block i of a group is the 8 rows' scales (16 bytes) then
+ * their quants (8 x 16 bytes), so a matrix-vector pass reads one sequential stream instead of 8
+ * (hardware prefetch keeps up: 1.25-1.35x from memory) and takes the 8 scales in one load. ---- */
+#define PK_ROWS 8
+
+void kq_pack_q4_0(void *w, size_t ws, int64_t k, int64_t nr, void *scratch) {
+    const int64_t nb = k / QK32;
+    uint8_t *tmp = scratch;
+    for (int64_t g = 0; g + PK_ROWS <= nr; g += PK_ROWS) {
+        uint8_t *grp = (uint8_t *)w + (size_t)g * ws;
+        memcpy(tmp, grp, PK_ROWS * ws);
+        for (int64_t i = 0; i < nb; i++)
+            for (int r = 0; r < PK_ROWS; r++) {
+                const uint8_t *src = tmp + (size_t)r * ws + (size_t)i * sizeof(block_q4_0);
+                uint8_t *dst = grp + (size_t)i * PK_ROWS * sizeof(block_q4_0);
+                memcpy(dst + 2 * r, src, 2);
+                memcpy(dst + 2 * PK_ROWS + 16 * r, src + 2, 16);
+            }
+    }
+}
+
+/* The scalar reference for rows [r, r + R) of the packed group at grp, tokens [0, n). */
+static void redo_packed(const uint8_t *grp, int r, int R, const uint8_t *x, size_t xs, int64_t k, int64_t n, float *y,
+                        int64_t ldy) {
+#ifdef KQ_SIMD_STATS
+    kq_simd_redone++;
+#endif
+    for (int64_t t = 0; t < n; t++)
+        for (int j = 0; j < R; j++)
+            y[t * ldy + j] = kq_dot_q4_0_strided(grp + 2 * (r + j), grp + 2 * PK_ROWS + 16 * (r + j),
+                                                 PK_ROWS * sizeof(block_q4_0), x + (size_t)t * xs, k);
+}
+
+/* Matrix-vector tile of a packed group: rows 0, 2, 4, 6 in one accumulator, 1, 3, 5, 7 in the other
+ * (the scales' even and odd halves), with the steps of xtile_mv. */
+static int xq4_0_mv_packed(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,
+                           const float *ys, int64_t nb, float *y) {
+    (void)ws, (void)ys;
+    const size_t bs = PK_ROWS * sizeof(block_q4_0);
+    const v128_t mask = wasm_i32x4_splat((int32_t)0x8FFFE000);
+    v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, sp = wasm_i32x4_splat(0);
+    KQ_PIN_SLOT;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *b = w + (size_t)i * bs;
+        const v128_t *p = yp + (size_t)i * XP_V;
+        v128_t s[PK_ROWS];
+        KQ_UNROLL
+        for (int r = 0; r < PK_ROWS; r++) {
+            v128_t q[4];
+            nibs(b + 2 * PK_ROWS + 16 * r, q);
+            s[r] = xsum(q, p);
+            KQ_PIN(s[r]);
+        }
+        /* halves in the top 16 bits of i32 lanes, as xhalf wants; (h << 1) >= 0xF800 is Inf / NaN */
+        const v128_t h = wasm_v128_load(b);
+        sp = wasm_u16x8_max(sp, wasm_i16x8_shl(h, 1));
+        const v128_t de = wasm_v128_and(wasm_i32x4_shr(wasm_i32x4_shl(h, 16), 3), mask);
+        const v128_t dd = wasm_v128_and(wasm_i32x4_shr(h, 3), mask);
+        const v128_t c = wasm_v128_load32_splat(yc + i), dx = wasm_v128_load32_splat(yd + i);
+        acc0 = xstep(acc0, wasm_f32x4_mul(de, dx), wasm_i32x4_sub(xsum4(s[0], s[2], s[4], s[6]), c));
+        acc1 = xstep(acc1, wasm_f32x4_mul(dd, dx), wasm_i32x4_sub(xsum4(s[1], s[3], s[5], s[7]), c));
+    }
+    wasm_v128_store(y, wasm_i32x4_shuffle(acc0, acc1, 0, 4, 1, 5));
+    wasm_v128_store(y + 4, wasm_i32x4_shuffle(acc0, acc1, 2, 6, 3, 7));
+    sp = wasm_u16x8_max(sp, wasm_i32x4_shuffle(sp, sp, 2, 3, 0, 1));
+    sp = wasm_u16x8_max(sp, wasm_i32x4_shuffle(sp, sp, 1, 0, 3, 2));
+    sp = wasm_u16x8_max(sp, wasm_i16x8_shuffle(sp, sp, 1, 0, 3, 2, 5, 4, 7, 6));
+    return wasm_u16x8_extract_lane(sp, 0) >= 0xF800;
+}
+
 typedef int (*xmv_fn)(const uint8_t *, size_t, const v128_t *, const float *, const int32_t *, const float *,
                       int64_t, float *);
-typedef int (*xws_fn)(const uint8_t *, size_t, const v128_t *, const float *, const int32_t *, const float *,
+typedef int (*xws_fn)(const uint8_t *, size_t, int, const v128_t *, const float *, const int32_t *, const float *,
                       int64_t, int64_t, int64_t, float *, int64_t);
 
-#define XTILES(NAME, KIND)                                                                                   \
+#define XTILES(NAME, KIND, PACKED)                                                                           \
     static int NAME##_mv(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,   \
                          const float *ys, int64_t nb, float *y) {                                             \
         return xtile_mv(KIND, w, ws, yp, yd, yc, ys, nb, y, XG);                                              \
@@ -380,29 +462,43 @@ typedef int (*xws_fn)(const uint8_t *, size_t, const v128_t *, const float *, co
                           const float *ys, int64_t nb, float *y) {                                            \
         return xtile_mv(KIND, w, ws, yp, yd, yc, ys, nb, y, 1);                                               \
     }                                                                                                         \
-    static int NAME##_ws(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,   \
-                         const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {         \
-        return xtile_ws(KIND, w, ws, yp, yd, yc, ys, nb, n, np, y, ldy);                                      \
+    static int NAME##_ws(const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd,              \
+                         const int32_t *yc, const float *ys, int64_t nb, int64_t n, int64_t np, float *y,     \
+                         int64_t ldy) {                                                                       \
+        return xtile_ws(KIND, PACKED, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);                          \
     }
 
-XTILES(xq4_0, K_Q4_0)
-XTILES(xq8_0, K_Q8_0)
-XTILES(xq5_0, K_Q5_0)
-XTILES(xq4_1, K_Q4_1)
-XTILES(xq5_1, K_Q5_1)
+XTILES(xq4_0, K_Q4_0, 0)
+XTILES(xq8_0, K_Q8_0, 0)
+XTILES(xq5_0, K_Q5_0, 0)
+XTILES(xq4_1, K_Q4_1, 0)
+XTILES(xq5_1, K_Q5_1, 0)
+
+static int xq4_0_ws_packed(const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd, const int32_t *yc,
+                           const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {
+    return xtile_ws(K_Q4_0, 1, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);
+}
+
+/* The tiles of a layout: plain rows, or (mv8 / ws2 non-NULL) packed groups of 8 rows first. */
+typedef struct {
+    xmv_fn mv, mv4, mv8;
+    xws_fn ws, ws2;
+} xtiles;
 
 /* One token: 4 * XG-row tiles, then 4-row ones; several: tokens in chunks of up to XT (their prepared
  * blocks stay in cache while every 2-row tile runs over them). Rows left over, and tiles with an Inf /
  * NaN weight scale, use the scalar reference. Every (row, token) gets the same operations in any tile,
- * so results do not depend on how rows and tokens are split. */
-static void xdrive(int kind, xmv_fn mv, xmv_fn mv4, xws_fn wst, float (*dot)(const void *, const void *, int64_t),
-                   KQ_GEMM_ARGS) {
+ * so results do not depend on how rows and tokens are split. Packed (tl->mv8): rows [0, nr - nr % 8)
+ * are groups of 8 (kq_pack_q4_0; w starts a group), the rest plain. */
+static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const void *, int64_t), KQ_GEMM_ARGS) {
     const uint8_t *wb = w, *xb = x;
     const int64_t nb = k / QK32, chunk = n < XT ? n : XT, cp = chunk + (chunk & 1);
+    const int64_t npk = tl->mv8 ? nr - nr % PK_ROWS : 0; /* packed rows */
     const size_t per = XP_V * sizeof(v128_t) + 2 * sizeof(float) + sizeof(int32_t);
     void *heap = malloc((size_t)(nb * cp) * per + 16);
     if (!heap) {
-        kq_redo(dot, wb, ws, xb, xs, k, nr, n, y, ldy);
+        for (int64_t r = 0; r < npk; r += PK_ROWS) redo_packed(wb + (size_t)r * ws, 0, PK_ROWS, xb, xs, k, n, y + r, ldy);
+        kq_redo(dot, wb + (size_t)npk * ws, ws, xb, xs, k, nr - npk, n, y + npk, ldy);
         return;
     }
     v128_t *yp = (v128_t *)(((uintptr_t)heap + 15) & ~(uintptr_t)15);
@@ -413,13 +509,15 @@ static void xdrive(int kind, xmv_fn mv, xmv_fn mv4, xws_fn wst, float (*dot)(con
         const int64_t T = n - t < chunk ? n - t : chunk, TP = n == 1 ? 1 : T + (T & 1);
         prep_acts(kind, xb + (size_t)t * xs, xs, nb, T, TP, xdscale(kind), yp, yd, yc, ys);
         for (r = 0;;) {
-            const int R = n > 1 ? 2 : nr - r >= 4 * XG ? 4 * XG : 4;
+            const bool pk = r < npk;
+            const int R = n > 1 ? 2 : pk ? PK_ROWS : nr - r >= 4 * XG ? 4 * XG : 4;
             if (r + R > nr) break;
-            const uint8_t *wt = wb + (size_t)r * ws;
+            const uint8_t *wt = wb + (size_t)(pk ? r - r % PK_ROWS : r) * ws;
             float *yt = y + t * ldy + r;
-            if (n > 1 ? wst(wt, ws, yp, yd, yc, ys, nb, T, TP, yt, ldy)
-                      : (R == 4 ? mv4 : mv)(wt, ws, yp, yd, yc, ys, nb, yt))
-                kq_redo(dot, wt, ws, xb + (size_t)t * xs, xs, k, R, T, yt, ldy);
+            const int bad = n > 1 ? (pk ? tl->ws2 : tl->ws)(wt, ws, (int)(r % PK_ROWS) / 2, yp, yd, yc, ys, nb, T, TP, yt, ldy)
+                                  : (pk ? tl->mv8 : R == 4 ? tl->mv4 : tl->mv)(wt, ws, yp, yd, yc, ys, nb, yt);
+            if (bad && pk) redo_packed(wt, (int)(r % PK_ROWS), R, xb + (size_t)t * xs, xs, k, T, yt, ldy);
+            else if (bad) kq_redo(dot, wt, ws, xb + (size_t)t * xs, xs, k, R, T, yt, ldy);
             r += R;
         }
     }
@@ -429,13 +527,19 @@ static void xdrive(int kind, xmv_fn mv, xmv_fn mv4, xws_fn wst, float (*dot)(con
 
 #define XGEMM(NAME, KIND, DOT)                                                                                \
     void kq_gemm_##NAME(KQ_GEMM_ARGS) {                                                                       \
-        xdrive(KIND, x##NAME##_mv, x##NAME##_mv4, x##NAME##_ws, DOT, w, ws, x, xs, k, nr, n, y, ldy);         \
+        static const xtiles tl = {x##NAME##_mv, x##NAME##_mv4, 0, x##NAME##_ws, 0};                           \
+        xdrive(KIND, &tl, DOT, w, ws, x, xs, k, nr, n, y, ldy);                                               \
     }
 XGEMM(q4_0, K_Q4_0, kq_dot_q4_0)
 XGEMM(q8_0, K_Q8_0, kq_dot_q8_0)
 XGEMM(q5_0, K_Q5_0, kq_dot_q5_0)
 XGEMM(q4_1, K_Q4_1, kq_dot_q4_1)
 XGEMM(q5_1, K_Q5_1, kq_dot_q5_1)
+
+void kq_gemm_q4_0_packed(KQ_GEMM_ARGS) {
+    static const xtiles tl = {xq4_0_mv, xq4_0_mv4, xq4_0_mv_packed, xq4_0_ws, xq4_0_ws_packed};
+    xdrive(K_Q4_0, &tl, kq_dot_q4_0, w, ws, x, xs, k, nr, n, y, ldy);
+}
 
 #else
 typedef int kq_simd_q8_unused; /* ISO C wants a declaration in every translation unit */

@@ -30,7 +30,7 @@ lfm2_status lfm2_model_open(lfm2_read_fn read, void *ctx, uint64_t size, const l
     if (s == LFM2_OK && m->tok && lfm2_tokenizer_n_vocab(m->tok) > m->g.hp.n_vocab)
         s = lfm2_fail(LFM2_E_HPARAM, "the tokenizer has %u tokens but token_embd.weight only %u rows",
                       lfm2_tokenizer_n_vocab(m->tok), m->g.hp.n_vocab);
-    if (s == LFM2_OK && !p.header_only) s = weights_open(&m->g, read, ctx, p.memory_budget, p.cache_policy, &m->w);
+    if (s == LFM2_OK && !p.header_only) s = weights_open(&m->g, read, ctx, p.memory_budget, p.cache_policy, !p.reference, &m->w);
     if (s == LFM2_OK && !p.header_only) s = pool_create(p.n_threads > 1 ? p.n_threads : 1, &m->pool);
     if (s != LFM2_OK) {
         lfm2_model_free(m);

@@ -57,7 +57,7 @@ static void matmul(struct lfm2_context *c, uint32_t type, const void *w, int64_t
 }
 
 static void matmul_t(struct lfm2_context *c, const lfm2_tensor *t, const float *x, int64_t n, float *y) {
-    matmul(c, t->info->type, t->data, t->info->ne[0], t->info->ne[1], x, n, y);
+    matmul(c, t->ktype, t->data, t->info->ne[0], t->info->ne[1], x, n, y);
 }
 
 /* out = x / sqrt(mean(x^2) + eps) * w, summing in double as ggml does. */
@@ -196,7 +196,7 @@ static lfm2_status moe_experts(struct lfm2_context *c, const lfm2_layer *l, uint
                                const uint64_t *used, const uint64_t *resident) {
     const lfm2_hparams *hp = &c->m->g.hp;
     const int64_t E = hp->n_embd, F = hp->n_ff_exp, X = hp->n_expert, K = hp->n_expert_used;
-    const uint32_t type_g = l->gate_exps.info->type, type_u = l->up_exps.info->type, type_d = l->down_exps.info->type;
+    const uint32_t type_g = l->gate_exps.ktype, type_u = l->up_exps.ktype, type_d = l->down_exps.ktype;
     float *hx = c->att, *g = c->big, *u = c->big2, *d = c->q;
     uint32_t rows[LFM2_MAX_BATCH], slots[LFM2_MAX_BATCH];
     for (int pass = 0; pass < 2; pass++) {

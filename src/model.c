@@ -114,6 +114,7 @@ static lfm2_status bind(const gguf_file *f, lfm2_tensor *t, const char *name, in
     const gguf_tensor *info = gguf_find_tensor(f, name);
     t->info = info;
     t->data = NULL;
+    t->ktype = info ? info->type : 0;
     if (!info) {
         if (optional) return LFM2_OK;
         return lfm2_fail(LFM2_E_TENSOR_MISSING, "tensor %s is missing", name);

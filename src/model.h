@@ -28,6 +28,7 @@ typedef struct {
 typedef struct {
     const gguf_tensor *info; /* NULL: absent (optional tensor) */
     const void *data;
+    uint32_t ktype; /* the layout of the bytes for kq_matmul: info->type, or packed (set by the weights module) */
 } lfm2_tensor;
 
 typedef struct {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "matmul.h"
 #include "quant.h"
 #include "status.h"
 
@@ -41,6 +42,8 @@ struct lfm2_weights {
     uint32_t n_dense;
     uint64_t dense_bytes, reserved, budget;
     int policy;
+    bool pack;          /* rewrite matrices with a packed layout as they are read */
+    uint8_t *scratch;   /* kq_pack's: 8 rows of the widest packed matrix */
     bool preloaded;     /* every slab read at open: nothing is ever evicted */
     size_t slab_bytes;  /* the largest expert slab of any layer: the slot size */
     int32_t *slot_of;   /* [n_layer * n_expert]: slot index or -1 */
@@ -68,6 +71,21 @@ static lfm2_status read_bytes(const lfm2_weights *w, uint64_t off, size_t len, v
     return LFM2_OK;
 }
 
+/* Bytes of one expert's share of an expert tensor [cols, rows, n_expert]. */
+static size_t expert_part(const lfm2_tensor *t) {
+    return kq_row_bytes(t->info->type, t->info->ne[0]) * (size_t)t->info->ne[1];
+}
+
+/* Whether the matrix t is to be packed (a matmul weight: the caller says; tok_embd is read by rows). */
+static bool packs(const lfm2_weights *w, const lfm2_tensor *t) {
+    return w->pack && t->info && kq_packed(t->info->type);
+}
+
+/* One matrix (or one expert's share of an expert tensor) at data, packed if its tensor is. */
+static void pack_rows(lfm2_weights *w, const lfm2_tensor *t, void *data) {
+    if (t->ktype & KQ_PACKED) kq_pack(t->info->type, data, t->info->ne[0], t->info->ne[1], w->scratch);
+}
+
 static lfm2_status load_dense(lfm2_weights *w, lfm2_tensor *t) {
     if (!t->info) return LFM2_OK;
     void *buf = malloc(t->info->nbytes ? t->info->nbytes : 1);
@@ -75,12 +93,9 @@ static lfm2_status load_dense(lfm2_weights *w, lfm2_tensor *t) {
                                (unsigned long long)t->info->nbytes);
     w->dense[w->n_dense++] = buf;
     t->data = buf;
-    return read_bytes(w, t->info->offset, t->info->nbytes, buf, t->info->name);
-}
-
-/* Bytes of one expert's share of an expert tensor [cols, rows, n_expert]. */
-static size_t expert_part(const lfm2_tensor *t) {
-    return kq_row_bytes(t->info->type, t->info->ne[0]) * (size_t)t->info->ne[1];
+    lfm2_status s = read_bytes(w, t->info->offset, t->info->nbytes, buf, t->info->name);
+    if (s == LFM2_OK) pack_rows(w, t, buf);
+    return s;
 }
 
 static size_t slab_size(const lfm2_layer *l) {
@@ -105,6 +120,13 @@ static lfm2_status read_slab_range(lfm2_weights *w, uint32_t il, uint32_t e, uin
         at += n;
     }
     return LFM2_OK;
+}
+
+/* The gate, up and down parts of a slab just read, each packed if its tensor is. */
+static void pack_slab(lfm2_weights *w, uint32_t il, uint8_t *slab) {
+    const lfm2_layer *l = &w->g->layers[il];
+    const lfm2_tensor *parts[3] = {&l->gate_exps, &l->up_exps, &l->down_exps};
+    for (int i = 0; i < 3; i++, slab += expert_part(parts[i - 1])) pack_rows(w, parts[i], slab);
 }
 
 static uint64_t min_budget(const lfm2_weights *w, uint64_t reserved) {
@@ -134,7 +156,22 @@ static void dense_of(lfm2_layer *l, lfm2_tensor *d[N_DENSE]) {
     memcpy(d, all, sizeof all);
 }
 
-lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t budget, int policy,
+/* The matrices of layer il (il == n_layer: the output head; absent ones have info NULL). tok_embd, the
+ * norms, the conv kernel and the router bias are read as rows or vectors, never packed. */
+#define N_MATS 13
+static void matrices_of(lfm2_graph *g, uint32_t il, lfm2_tensor *m[N_MATS]) {
+    for (int i = 0; i < N_MATS; i++) m[i] = NULL;
+    if (il == g->hp.n_layer) {
+        m[0] = &g->output;
+        return;
+    }
+    lfm2_layer *l = &g->layers[il];
+    lfm2_tensor *all[N_MATS] = {&l->in_proj, &l->out_proj, &l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_gate, &l->ffn_up,
+                                &l->ffn_down, &l->router, &l->gate_exps, &l->up_exps, &l->down_exps};
+    memcpy(m, all, sizeof all);
+}
+
+lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t budget, int policy, bool pack,
                          lfm2_weights **out) {
     *out = NULL;
     const lfm2_hparams *hp = &g->hp;
@@ -158,6 +195,21 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
         if (l->moe && slab_size(l) > w->slab_bytes) w->slab_bytes = slab_size(l);
     }
     if (s == LFM2_OK && budget && budget < min_budget(w, 0)) s = budget_error(w, 0);
+    /* Which matrices are packed (everything but tok_embd, the norms, the conv kernel and the router
+     * bias, which are read as rows or vectors), and kq_pack's scratch for the widest of them. */
+    w->pack = pack;
+    size_t scratch = 0;
+    for (uint32_t il = 0; il <= hp->n_layer; il++) {
+        lfm2_tensor *m[N_MATS];
+        matrices_of(g, il, m);
+        for (int i = 0; i < N_MATS; i++) {
+            if (!m[i] || !packs(w, m[i])) continue;
+            m[i]->ktype = kq_packed(m[i]->info->type);
+            const size_t need = kq_pack_scratch(m[i]->info->type, m[i]->info->ne[0]);
+            scratch = need > scratch ? need : scratch;
+        }
+    }
+    if (s == LFM2_OK && scratch && !(w->scratch = malloc(scratch))) s = lfm2_fail(LFM2_E_NOMEM, "out of memory");
     /* A budget that holds the whole model (with room for contexts) changes nothing: all resident. */
     uint64_t all_slabs = 0;
     for (uint32_t il = 0; il < hp->n_layer; il++) all_slabs += g->layers[il].moe ? (uint64_t)hp->n_expert * w->slab_bytes : 0;
@@ -173,6 +225,7 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
             s = add_slot(w);
             if (s == LFM2_OK) s = read_slab_range(w, il, e, w->slots[w->n_slots - 1].buf, 0, slab_size(&g->layers[il]));
             if (s == LFM2_OK) {
+                pack_slab(w, il, w->slots[w->n_slots - 1].buf);
                 w->slots[w->n_slots - 1].done = w->slab_bytes;
                 w->slots[w->n_slots - 1].key = (int64_t)il * hp->n_expert + e;
                 w->slot_of[(size_t)il * hp->n_expert + e] = (int32_t)(w->n_slots - 1);
@@ -192,6 +245,7 @@ void weights_free(lfm2_weights *w) {
     for (uint32_t i = 0; i < w->n_dense; i++) free(w->dense[i]);
     for (uint32_t i = 0; i < w->n_slots; i++) free(w->slots[i].buf);
     free(w->dense);
+    free(w->scratch);
     free(w->slot_of);
     free(w->slots);
     free(w);
@@ -261,6 +315,7 @@ static lfm2_status read_more(lfm2_weights *w, uint32_t v, bool piece, bool wait)
         return s;
     }
     w->st.bytes_read += (double)(to - sl->done);
+    if (to == size) pack_slab(w, (uint32_t)(sl->key / X), sl->buf);
     /* a done slab counts as full-size, whatever its layer's size: the slot is then ready */
     sl->done = to == size ? w->slab_bytes : to;
     return LFM2_OK;

@@ -23,8 +23,10 @@ typedef struct {
 /* Read the dense tensors of g (setting each tensor's data) and prepare expert access.
  * budget 0, or one that holds the whole model and LFM2_CONTEXT_ROOM: every expert is read at
  * open. Otherwise dense tensors, the contexts' reservations and the expert cache together stay
- * within budget bytes, experts being read on demand. */
-lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t budget, int policy,
+ * within budget bytes, experts being read on demand. pack: matrices whose type has a packed layout
+ * (kq_packed) are rewritten into it as they are read, and their tensors' ktype says so (the reference
+ * path reads plain layouts only). */
+lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t budget, int policy, bool pack,
                          lfm2_weights **out);
 void weights_free(lfm2_weights *w);
 

@@ -287,6 +287,70 @@ static void test_special_scale(uint32_t type) {
     }
 }
 
+/* Packed weights (kq_pack; Q4_0 in SIMD builds): whole groups of 8 rows rewritten, the rest left as
+ * they were, and kq_matmul on the packed matrix giving the scalar dot's bits on the plain one for any
+ * split of rows (at multiples of 8, as the engine's threads cut) and tokens, with edge-case scales and
+ * an Inf / NaN scale in one block (that group's rows go to the scalar reference). */
+static void test_packed(void) {
+    const uint32_t type = KQ_Q4_0, packed = kq_packed(type);
+#ifdef __wasm_simd128__
+    CHECK(packed == (KQ_Q4_0 | KQ_PACKED), "Q4_0 has a packed layout");
+#endif
+    CHECK(!kq_packed(KQ_Q6_K) && !kq_packed(KQ_F32), "no packed layout for Q6_K / F32");
+    if (!packed) return;
+    const kq_traits *tr = kq_get(type);
+    static const int64_t ks[] = {32, 288, 1280}, rowss[] = {8, 19, 27};
+    static const uint16_t specials[] = {0, 0x7C00, 0xFE00};
+    int fails = 0, cases = 0;
+    for (unsigned ki = 0; ki < 3; ki++)
+        for (unsigned ri = 0; ri < 3; ri++)
+            for (int mode = 0; mode < 3; mode++) {
+                const int64_t k = ks[ki], rows = rowss[ri], n = 1 + (ki * 7 + ri * 3 + (unsigned)mode * 11) % 41;
+                const size_t wb = kq_row_bytes(type, k), xb = kq_row_bytes(tr->vec_type, k);
+                uint8_t *w = malloc(wb * rows), *wp = malloc(wb * rows), *xq = malloc(xb * n),
+                        *scratch = malloc(kq_pack_scratch(type, k));
+                float *src = malloc(sizeof(float) * (size_t)k), *got = malloc(sizeof(float) * rows * n);
+                if (!w || !wp || !xq || !scratch || !src || !got) {
+                    CHECK(0, "out of memory");
+                    return;
+                }
+                fill_rows(type, w, k, rows, mode, src);
+                fill_rows(tr->vec_type, xq, k, n, 0, src);
+                if (specials[mode]) put16(w + 5 * wb + (size_t)(k / 64) * tr->bytes, specials[mode]);
+                memcpy(wp, w, wb * rows);
+                kq_pack(type, wp, k, rows, scratch);
+                const int64_t whole = rows - rows % 8;
+                CHECK(memcmp(w + whole * wb, wp + whole * wb, (size_t)(rows - whole) * wb) == 0,
+                      "k=%lld rows=%lld: the rows after the last group of 8 stay plain", (long long)k, (long long)rows);
+                CHECK(memcmp(w, wp, wb * 8) != 0, "k=%lld: a group is rewritten", (long long)k);
+                static const int64_t rcut[] = {0, 8, 16, 64};
+                for (int split = 0; split < 2; split++) {
+                    for (int64_t i = 0; i < rows * n; i++) got[i] = -1.0f;
+                    if (split == 0) {
+                        kq_matmul(packed, wp, k, 0, rows, xq, n, got, rows);
+                    } else { /* rows in pieces of 8 (the last one short), tokens one at a time then the rest */
+                        for (int c = 0; c < 3 && rcut[c] < rows; c++) {
+                            const int64_t r1 = rcut[c + 1] < rows ? rcut[c + 1] : rows;
+                            kq_matmul(packed, wp, k, rcut[c], r1, xq, 1, got, rows);
+                            kq_matmul(packed, wp, k, rcut[c], r1, xq + xb, n - 1, got + rows, rows);
+                        }
+                    }
+                    for (int64_t t = 0; t < n; t++)
+                        for (int64_t r = 0; r < rows; r++) {
+                            const float ref = tr->dot(w + r * wb, xq + t * xb, k), b = got[t * rows + r];
+                            const int ok = KQ_EXACT_FMA > 1 || same_bits(ref, b);
+                            cases++;
+                            if (!ok && fails++ < 5)
+                                CHECK(ok, "packed k=%lld rows=%lld n=%lld mode=%d split=%d r=%lld t=%lld: ref %a got %a",
+                                      (long long)k, (long long)rows, (long long)n, mode, split, (long long)r,
+                                      (long long)t, ref, b);
+                        }
+                }
+                free(w), free(wp), free(xq), free(scratch), free(src), free(got);
+            }
+    CHECK(fails == 0, "packed Q4_0: %d of %d results differ", fails, cases);
+}
+
 /* The activation quantizers: kq_round_acts (fast path) vs the table's scalar quantize. */
 static void test_quantizers(void) {
     static const uint32_t wtypes[] = {KQ_Q4_0, KQ_Q4_1, KQ_Q4_K};
@@ -405,6 +469,7 @@ int main(void) {
     }
     test_tiling(); /* the 256-element block types, with rows long enough for several token groups */
     for (unsigned i = 0; i < 6; i++) test_special_scale(types[i]); /* the 32-element block types */
+    test_packed();
     test_quantizers();
     test_fma_midpoint();
     return check_report("test_simd");
