@@ -81,9 +81,9 @@ static bool packs(const lfm2_weights *w, const lfm2_tensor *t) {
     return w->pack && t->info && kq_packed(t->info->type);
 }
 
-/* One matrix (or one expert's share of an expert tensor) at data, packed if its tensor is. */
-static void pack_rows(lfm2_weights *w, const lfm2_tensor *t, void *data) {
-    if (t->ktype & KQ_PACKED) kq_pack(t->info->type, data, t->info->ne[0], t->info->ne[1], w->scratch);
+/* Rows of t (a matrix, or one expert's share of an expert tensor) at data, packed if t is. */
+static void pack_rows(lfm2_weights *w, const lfm2_tensor *t, void *data, int64_t rows) {
+    if (t->ktype & KQ_PACKED) kq_pack(t->info->type, data, t->info->ne[0], rows, w->scratch);
 }
 
 static lfm2_status load_dense(lfm2_weights *w, lfm2_tensor *t) {
@@ -94,7 +94,7 @@ static lfm2_status load_dense(lfm2_weights *w, lfm2_tensor *t) {
     w->dense[w->n_dense++] = buf;
     t->data = buf;
     lfm2_status s = read_bytes(w, t->info->offset, t->info->nbytes, buf, t->info->name);
-    if (s == LFM2_OK) pack_rows(w, t, buf);
+    if (s == LFM2_OK) pack_rows(w, t, buf, t->info->ne[1]);
     return s;
 }
 
@@ -122,11 +122,20 @@ static lfm2_status read_slab_range(lfm2_weights *w, uint32_t il, uint32_t e, uin
     return LFM2_OK;
 }
 
-/* The gate, up and down parts of a slab just read, each packed if its tensor is. */
-static void pack_slab(lfm2_weights *w, uint32_t il, uint8_t *slab) {
+/* Bytes [from, to) of a slab have just been read: pack the groups of 8 rows that they complete, while
+ * they are still in cache (packed parts only; a part's last rows % 8 stay plain). */
+static void pack_slab(lfm2_weights *w, uint32_t il, uint8_t *slab, size_t from, size_t to) {
     const lfm2_layer *l = &w->g->layers[il];
     const lfm2_tensor *parts[3] = {&l->gate_exps, &l->up_exps, &l->down_exps};
-    for (int i = 0; i < 3; i++, slab += expert_part(parts[i - 1])) pack_rows(w, parts[i], slab);
+    size_t at = 0;
+    for (int i = 0; i < 3; at += expert_part(parts[i]), i++) {
+        if (!(parts[i]->ktype & KQ_PACKED)) continue;
+        const size_t gb = 8 * kq_row_bytes(parts[i]->info->type, parts[i]->info->ne[0]);
+        const size_t groups = (size_t)parts[i]->info->ne[1] / 8;
+        const size_t lo = from > at ? (from - at) / gb : 0, hi = to > at ? (to - at) / gb : 0;
+        const size_t end = hi < groups ? hi : groups;
+        if (end > lo) pack_rows(w, parts[i], slab + at + lo * gb, (int64_t)(8 * (end - lo)));
+    }
 }
 
 static uint64_t min_budget(const lfm2_weights *w, uint64_t reserved) {
@@ -225,7 +234,7 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
             s = add_slot(w);
             if (s == LFM2_OK) s = read_slab_range(w, il, e, w->slots[w->n_slots - 1].buf, 0, slab_size(&g->layers[il]));
             if (s == LFM2_OK) {
-                pack_slab(w, il, w->slots[w->n_slots - 1].buf);
+                pack_slab(w, il, w->slots[w->n_slots - 1].buf, 0, slab_size(&g->layers[il]));
                 w->slots[w->n_slots - 1].done = w->slab_bytes;
                 w->slots[w->n_slots - 1].key = (int64_t)il * hp->n_expert + e;
                 w->slot_of[(size_t)il * hp->n_expert + e] = (int32_t)(w->n_slots - 1);
@@ -315,7 +324,7 @@ static lfm2_status read_more(lfm2_weights *w, uint32_t v, bool piece, bool wait)
         return s;
     }
     w->st.bytes_read += (double)(to - sl->done);
-    if (to == size) pack_slab(w, (uint32_t)(sl->key / X), sl->buf);
+    pack_slab(w, (uint32_t)(sl->key / X), sl->buf, sl->done, to);
     /* a done slab counts as full-size, whatever its layer's size: the slot is then ready */
     sl->done = to == size ? w->slab_bytes : to;
     return LFM2_OK;
