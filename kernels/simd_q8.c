@@ -389,13 +389,21 @@ void kq_pack_q4_0(void *w, size_t ws, int64_t k, int64_t nr, void *scratch) {
     for (int64_t g = 0; g + PK_ROWS <= nr; g += PK_ROWS) {
         uint8_t *grp = (uint8_t *)w + (size_t)g * ws;
         memcpy(tmp, grp, PK_ROWS * ws);
-        for (int64_t i = 0; i < nb; i++)
-            for (int r = 0; r < PK_ROWS; r++) {
-                const uint8_t *src = tmp + (size_t)r * ws + (size_t)i * sizeof(block_q4_0);
-                uint8_t *dst = grp + (size_t)i * PK_ROWS * sizeof(block_q4_0);
-                memcpy(dst + 2 * r, src, 2);
-                memcpy(dst + 2 * PK_ROWS + 16 * r, src + 2, 16);
-            }
+        for (int64_t i = 0; i < nb; i++) {
+            const uint8_t *src = tmp + (size_t)i * sizeof(block_q4_0);
+            uint8_t *dst = grp + (size_t)i * PK_ROWS * sizeof(block_q4_0);
+            v128_t d = wasm_v128_load16_splat(src);
+            d = wasm_v128_load16_lane(src + ws, d, 1);
+            d = wasm_v128_load16_lane(src + 2 * ws, d, 2);
+            d = wasm_v128_load16_lane(src + 3 * ws, d, 3);
+            d = wasm_v128_load16_lane(src + 4 * ws, d, 4);
+            d = wasm_v128_load16_lane(src + 5 * ws, d, 5);
+            d = wasm_v128_load16_lane(src + 6 * ws, d, 6);
+            d = wasm_v128_load16_lane(src + 7 * ws, d, 7);
+            wasm_v128_store(dst, d);
+            KQ_UNROLL
+            for (int r = 0; r < PK_ROWS; r++) wasm_v128_store(dst + 16 + 16 * r, kq_load(src + (size_t)r * ws + 2));
+        }
     }
 }
 

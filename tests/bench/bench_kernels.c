@@ -1,6 +1,7 @@
 /* bench_kernels.c: matrix-kernel microbenchmark, scalar reference (the table's dot per row and
  * token) vs the dispatching drivers (kq_matmul: SIMD gemm in a SIMD128 build), in GB/s of weights.
  * Shapes: matvec 2048 rows x 7168, matvec 7168 rows x 2048, and a 64-token batch on 2048 x 7168.
+ * Types with a packed layout (kq_pack: Q4_0) are also timed packed ("packed/fast": its speedup).
  * Every kernel is warmed up before it is timed (V8 optimises between calls); one thread. Under Node
  * the clock is the process's CPU time (other load on the machine then matters less), and the fast
  * path (and the baseline, below) is timed in interleaved rounds, reporting the median.
@@ -212,6 +213,21 @@ int main(int argc, char **argv) {
             double tt[2] = {0, 0};
             timeit_ab(fs, nf, &j, budget * nf, tt);
             const double tf = tt[0];
+            /* the packed layout (kq_pack), where the type has one: same bits, its own speed */
+            double tp = 0;
+            int packed_same = 1;
+            if (kq_packed(type)) {
+                uint8_t *wp = malloc(kq_row_bytes(type, k) * (size_t)rows), *scr = malloc(kq_pack_scratch(type, k));
+                float *yp = malloc(sizeof(float) * (size_t)(rows * n));
+                if (!wp || !scr || !yp) { fprintf(stderr, "out of memory\n"); return 1; }
+                memcpy(wp, w, kq_row_bytes(type, k) * (size_t)rows);
+                kq_pack(type, wp, k, rows, scr);
+                job jp = {tr, kq_packed(type), wp, xq, k, rows, n, yp};
+                tp = timeit(run_fast, &jp, budget);
+                run_fast(&j);
+                packed_same = memcmp(y, yp, sizeof(float) * (size_t)(rows * n)) == 0;
+                free(wp), free(scr), free(yp);
+            }
             /* the fast path must agree with the scalar one (the unit test checks the bits) */
             float *ys = malloc(sizeof(float) * (size_t)(rows * n));
             j.y = ys;
@@ -227,13 +243,16 @@ int main(int argc, char **argv) {
             printf("| %s | %s | %.2f | %.2f | %.1fx | %.3f |", tr->name, shapes[si].name, bytes / ts * 1e-9,
                    bytes / tf * 1e-9, ts / tf, tf * 1e3);
             if (nf > 1) printf(" base %.2f GB/s, fast/base %.2fx |", bytes / tt[1] * 1e-9, tt[1] / tf);
+            if (tp > 0) printf(" packed %.2f GB/s, packed/fast %.2fx%s |", bytes / tp * 1e-9, tf / tp, packed_same ? "" : " MISMATCH");
             printf("%s\n", KQ_EXACT_FMA <= 1 && maxrel > 0 ? " MISMATCH (must be bit-identical to the scalar dot)" : "");
             fflush(stdout);
             jl += (size_t)snprintf(json + jl, sizeof json - jl,
                                    "%s{\"type\":\"%s\",\"shape\":\"%s\",\"rows\":%lld,\"k\":%lld,\"n\":%lld,"
-                                   "\"scalar_gbs\":%.3f,\"fast_gbs\":%.3f,\"fast_ms\":%.4f,\"max_rel_diff\":%.3g}",
+                                   "\"scalar_gbs\":%.3f,\"fast_gbs\":%.3f,\"fast_ms\":%.4f,\"max_rel_diff\":%.3g,"
+                                   "\"packed_gbs\":%.3f}",
                                    first ? "" : ",", tr->name, shapes[si].name, (long long)rows, (long long)k,
-                                   (long long)n, bytes / ts * 1e-9, bytes / tf * 1e-9, tf * 1e3, maxrel);
+                                   (long long)n, bytes / ts * 1e-9, bytes / tf * 1e-9, tf * 1e3, maxrel,
+                                   tp > 0 ? bytes / tp * 1e-9 : 0.0);
             first = 0;
         }
         free(src);
