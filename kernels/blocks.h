@@ -128,9 +128,10 @@ KQ_DECLARE(iq4_nl)
 KQ_DECLARE(iq4_xs)
 #undef KQ_DECLARE
 
-/* The Q4_0 dot of a row whose block i has its scale at d + i * bs and its quants at qs + i * bs (plain
- * rows: bs = sizeof(block_q4_0); rows packed by kq_pack: see kernels/simd_q8.c). */
+/* The Q4_0 / Q8_0 dot of a row whose block i has its scale at d + i * bs and its quants at qs + i * bs
+ * (plain rows: bs = the block size; rows packed by kq_pack: see kernels/simd_q8.c). */
 float kq_dot_q4_0_strided(const uint8_t *d, const uint8_t *qs, size_t bs, const void *x, int64_t n);
+float kq_dot_q8_0_strided(const uint8_t *d, const uint8_t *qs, size_t bs, const void *x, int64_t n);
 
 /* Activation-only types: no dot of their own. */
 void kq_dequant_q8_1(const void *src, float *dst, int64_t n);

@@ -21,8 +21,8 @@ void kq_round_acts(uint32_t type, const float *x, int64_t k, int64_t n, void *xq
 void kq_matmul(uint32_t type, const void *w, int64_t k, int64_t r0, int64_t r1,
                const void *xq, int64_t n, float *y, int64_t ldy);
 
-/* Packed weights: a type with a faster row layout for its SIMD kernels (Q4_0 in SIMD builds: groups of
- * 8 rows interleaved) has kq_packed(type) = type | KQ_PACKED, else 0. kq_pack rewrites a matrix of
+/* Packed weights: a type with a faster row layout for its SIMD kernels (Q4_0, Q8_0 in SIMD builds: groups
+ * of 8 rows interleaved) has kq_packed(type) = type | KQ_PACKED, else 0. kq_pack rewrites a matrix of
  * `rows` rows in place into that layout (scratch: kq_pack_scratch bytes); kq_matmul then takes the
  * packed id, with r0 a multiple of 8, and gives the same bits as on the plain matrix. The reference
  * path and the type table know plain layouts only. */

@@ -300,12 +300,19 @@ void kq_quantize_q8_0(const float *src, void *dst, int64_t n) {
     }
 }
 
-float kq_dot_q8_0(const void *w, const void *x, int64_t n) {
-    const block_q8_0 *a = w, *y = x;
+float kq_dot_q8_0_strided(const uint8_t *d, const uint8_t *qs, size_t bs, const void *x, int64_t n) {
+    const block_q8_0 *y = x;
     float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK32; i++)
-        sum = KQ_FMA(H2F(a[i].d) * H2F(y[i].d), (float)block_dot(a[i].qs, y[i].qs), sum);
+    for (int64_t i = 0; i < n / QK32; i++) {
+        uint16_t h;
+        memcpy(&h, d + (size_t)i * bs, sizeof h);
+        sum = KQ_FMA(H2F(h) * H2F(y[i].d), (float)block_dot((const int8_t *)qs + (size_t)i * bs, y[i].qs), sum);
+    }
     return sum;
+}
+
+float kq_dot_q8_0(const void *w, const void *x, int64_t n) {
+    return kq_dot_q8_0_strided(w, (const uint8_t *)w + offsetof(block_q8_0, qs), sizeof(block_q8_0), x, n);
 }
 
 void kq_dequant_q8_1(const void *src, float *dst, int64_t n) {

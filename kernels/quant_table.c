@@ -35,9 +35,13 @@
 #ifdef __wasm_simd128__
 #define P_q4_0 kq_pack_q4_0
 #define GP_q4_0 kq_gemm_q4_0_packed
+#define P_q8_0 kq_pack_q8_0
+#define GP_q8_0 kq_gemm_q8_0_packed
 #else
 #define P_q4_0 0
 #define GP_q4_0 0
+#define P_q8_0 0
+#define GP_q8_0 0
 #endif
 #define P_f32 0
 #define P_f16 0
@@ -45,7 +49,6 @@
 #define P_q4_1 0
 #define P_q5_0 0
 #define P_q5_1 0
-#define P_q8_0 0
 #define P_q4_K 0
 #define P_q5_K 0
 #define P_q6_K 0
@@ -57,7 +60,6 @@
 #define GP_q4_1 0
 #define GP_q5_0 0
 #define GP_q5_1 0
-#define GP_q8_0 0
 #define GP_q4_K 0
 #define GP_q5_K 0
 #define GP_q6_K 0

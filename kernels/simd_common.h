@@ -34,6 +34,8 @@
 void kq_gemm_q4_0(KQ_GEMM_ARGS);
 void kq_gemm_q4_0_packed(KQ_GEMM_ARGS);
 void kq_pack_q4_0(void *w, size_t ws, int64_t k, int64_t nr, void *scratch);
+void kq_gemm_q8_0_packed(KQ_GEMM_ARGS);
+void kq_pack_q8_0(void *w, size_t ws, int64_t k, int64_t nr, void *scratch);
 void kq_gemm_q4_1(KQ_GEMM_ARGS);
 void kq_gemm_q5_0(KQ_GEMM_ARGS);
 void kq_gemm_q5_1(KQ_GEMM_ARGS);

@@ -222,16 +222,27 @@ KQ_INLINE void nibs(const uint8_t *qs, v128_t w[4]) {
     w[3] = wasm_u16x8_shr(v, 12);
 }
 
+/* Q8_0's 32 quants at qs, each an int8 in the high byte of an i16 (256 q). */
+KQ_INLINE void bytes8(const uint8_t *qs, v128_t w[4]) {
+    const v128_t hb = wasm_i16x8_splat((int16_t)0xFF00);
+    const v128_t v0 = kq_load(qs), v1 = kq_load(qs + 16);
+    w[0] = wasm_i16x8_shl(v0, 8);
+    w[1] = wasm_v128_and(v0, hb);
+    w[2] = wasm_i16x8_shl(v1, 8);
+    w[3] = wasm_v128_and(v1, hb);
+}
+
+/* A packed group's quants (Q4_0 or Q8_0) at qs, as xunpack gives them. */
+KQ_INLINE void punpack(int kind, const uint8_t *qs, v128_t w[4]) {
+    if (kind == K_Q4_0) nibs(qs, w);
+    else bytes8(qs, w);
+}
+
 KQ_INLINE void xunpack(int kind, const uint8_t *b, v128_t w[4]) {
     if (nib_kind(kind)) {
         nibs(b + (kind == K_Q4_1 ? 4 : 2), w);
     } else if (kind == K_Q8_0) {
-        const v128_t hb = wasm_i16x8_splat((int16_t)0xFF00);
-        const v128_t v0 = kq_load(b + 2), v1 = kq_load(b + 18);
-        w[0] = wasm_i16x8_shl(v0, 8);
-        w[1] = wasm_v128_and(v0, hb);
-        w[2] = wasm_i16x8_shl(v1, 8);
-        w[3] = wasm_v128_and(v1, hb);
+        bytes8(b + 2, w);
     } else { /* Q5_0, Q5_1: unpack's values (s = 0) */
         unpack(kind, b, w);
     }
@@ -343,8 +354,9 @@ KQ_INLINE int xtile_ws(int kind, int packed, const uint8_t *w, size_t ws, int pr
         const uint8_t *d0 = packed ? b0 + 4 * pr : b0, *d1 = packed ? d0 + 2 : b0 + ws;
         v128_t q0[4], q1[4];
         if (packed) {
-            nibs(b0 + 16 + 32 * pr, q0);
-            nibs(b0 + 32 + 32 * pr, q1);
+            const size_t qb = wb - 2; /* quant bytes of a block */
+            punpack(kind, b0 + 16 + 2 * qb * (size_t)pr, q0);
+            punpack(kind, b0 + 16 + 2 * qb * (size_t)pr + qb, q1);
         } else {
             xunpack(kind, b0, q0);
             xunpack(kind, b0 + ws, q1);
@@ -378,20 +390,22 @@ KQ_INLINE int xtile_ws(int kind, int packed, const uint8_t *w, size_t ws, int pr
     return xspecial(sp);
 }
 
-/* ---- Q4_0 packed by 8 rows (kq_pack_q4_0): block i of a group is the 8 rows' scales (16 bytes) then
- * their quants (8 x 16 bytes), so a matrix-vector pass reads one sequential stream instead of 8
- * (hardware prefetch keeps up: 1.25-1.35x from memory) and takes the 8 scales in one load. ---- */
+/* ---- Q4_0 and Q8_0 packed by 8 rows (kq_pack_*): block i of a group is the 8 rows' scales (16 bytes)
+ * then their quants (8 x 16 or 8 x 32 bytes), so a matrix-vector pass reads one sequential stream
+ * instead of 8 (hardware prefetch keeps up: 1.25-1.35x from memory) and takes the 8 scales in one
+ * load. ---- */
 #define PK_ROWS 8
 
-void kq_pack_q4_0(void *w, size_t ws, int64_t k, int64_t nr, void *scratch) {
+static void pack_rows8(int kind, void *w, size_t ws, int64_t k, int64_t nr, void *scratch) {
     const int64_t nb = k / QK32;
+    const size_t bb = xbytes(kind), qb = bb - 2;
     uint8_t *tmp = scratch;
     for (int64_t g = 0; g + PK_ROWS <= nr; g += PK_ROWS) {
         uint8_t *grp = (uint8_t *)w + (size_t)g * ws;
         memcpy(tmp, grp, PK_ROWS * ws);
         for (int64_t i = 0; i < nb; i++) {
-            const uint8_t *src = tmp + (size_t)i * sizeof(block_q4_0);
-            uint8_t *dst = grp + (size_t)i * PK_ROWS * sizeof(block_q4_0);
+            const uint8_t *src = tmp + (size_t)i * bb;
+            uint8_t *dst = grp + (size_t)i * PK_ROWS * bb;
             v128_t d = wasm_v128_load16_splat(src);
             d = wasm_v128_load16_lane(src + ws, d, 1);
             d = wasm_v128_load16_lane(src + 2 * ws, d, 2);
@@ -401,30 +415,36 @@ void kq_pack_q4_0(void *w, size_t ws, int64_t k, int64_t nr, void *scratch) {
             d = wasm_v128_load16_lane(src + 6 * ws, d, 6);
             d = wasm_v128_load16_lane(src + 7 * ws, d, 7);
             wasm_v128_store(dst, d);
-            KQ_UNROLL
-            for (int r = 0; r < PK_ROWS; r++) wasm_v128_store(dst + 16 + 16 * r, kq_load(src + (size_t)r * ws + 2));
+            for (int r = 0; r < PK_ROWS; r++)
+                for (size_t c = 0; c < qb; c += 16)
+                    wasm_v128_store(dst + 16 + qb * (size_t)r + c, kq_load(src + (size_t)r * ws + 2 + c));
         }
     }
 }
 
+void kq_pack_q4_0(void *w, size_t ws, int64_t k, int64_t nr, void *scratch) { pack_rows8(K_Q4_0, w, ws, k, nr, scratch); }
+void kq_pack_q8_0(void *w, size_t ws, int64_t k, int64_t nr, void *scratch) { pack_rows8(K_Q8_0, w, ws, k, nr, scratch); }
+
 /* The scalar reference for rows [r, r + R) of the packed group at grp, tokens [0, n). */
-static void redo_packed(const uint8_t *grp, int r, int R, const uint8_t *x, size_t xs, int64_t k, int64_t n, float *y,
-                        int64_t ldy) {
+static void redo_packed(int kind, const uint8_t *grp, int r, int R, const uint8_t *x, size_t xs, int64_t k, int64_t n,
+                        float *y, int64_t ldy) {
 #ifdef KQ_SIMD_STATS
     kq_simd_redone++;
 #endif
+    const size_t bb = xbytes(kind), qb = bb - 2;
+    float (*dot)(const uint8_t *, const uint8_t *, size_t, const void *, int64_t) =
+        kind == K_Q4_0 ? kq_dot_q4_0_strided : kq_dot_q8_0_strided;
     for (int64_t t = 0; t < n; t++)
         for (int j = 0; j < R; j++)
-            y[t * ldy + j] = kq_dot_q4_0_strided(grp + 2 * (r + j), grp + 2 * PK_ROWS + 16 * (r + j),
-                                                 PK_ROWS * sizeof(block_q4_0), x + (size_t)t * xs, k);
+            y[t * ldy + j] = dot(grp + 2 * (r + j), grp + 2 * PK_ROWS + qb * (size_t)(r + j), PK_ROWS * bb,
+                                 x + (size_t)t * xs, k);
 }
 
 /* Matrix-vector tile of a packed group: rows 0, 2, 4, 6 in one accumulator, 1, 3, 5, 7 in the other
  * (the scales' even and odd halves), with the steps of xtile_mv. */
-static int xq4_0_mv_packed(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,
-                           const float *ys, int64_t nb, float *y) {
-    (void)ws, (void)ys;
-    const size_t bs = PK_ROWS * sizeof(block_q4_0);
+KQ_INLINE int xtile_mv_packed(int kind, const uint8_t *w, const v128_t *yp, const float *yd, const int32_t *yc,
+                              int64_t nb, float *y) {
+    const size_t bs = PK_ROWS * xbytes(kind), qb = xbytes(kind) - 2;
     const v128_t mask = wasm_i32x4_splat((int32_t)0x8FFFE000);
     v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0, sp = wasm_i32x4_splat(0);
     KQ_PIN_SLOT;
@@ -435,7 +455,7 @@ static int xq4_0_mv_packed(const uint8_t *w, size_t ws, const v128_t *yp, const 
         KQ_UNROLL
         for (int r = 0; r < PK_ROWS; r++) {
             v128_t q[4];
-            nibs(b + 2 * PK_ROWS + 16 * r, q);
+            punpack(kind, b + 2 * PK_ROWS + qb * (size_t)r, q);
             s[r] = xsum(q, p);
             KQ_PIN(s[r]);
         }
@@ -444,9 +464,15 @@ static int xq4_0_mv_packed(const uint8_t *w, size_t ws, const v128_t *yp, const 
         sp = wasm_u16x8_max(sp, wasm_i16x8_shl(h, 1));
         const v128_t de = wasm_v128_and(wasm_i32x4_shr(wasm_i32x4_shl(h, 16), 3), mask);
         const v128_t dd = wasm_v128_and(wasm_i32x4_shr(h, 3), mask);
-        const v128_t c = wasm_v128_load32_splat(yc + i), dx = wasm_v128_load32_splat(yd + i);
-        acc0 = xstep(acc0, wasm_f32x4_mul(de, dx), wasm_i32x4_sub(xsum4(s[0], s[2], s[4], s[6]), c));
-        acc1 = xstep(acc1, wasm_f32x4_mul(dd, dx), wasm_i32x4_sub(xsum4(s[1], s[3], s[5], s[7]), c));
+        const v128_t dx = wasm_v128_load32_splat(yd + i);
+        v128_t se = xsum4(s[0], s[2], s[4], s[6]), so = xsum4(s[1], s[3], s[5], s[7]);
+        if (kind == K_Q4_0) {
+            const v128_t c = wasm_v128_load32_splat(yc + i);
+            se = wasm_i32x4_sub(se, c);
+            so = wasm_i32x4_sub(so, c);
+        }
+        acc0 = xstep(acc0, wasm_f32x4_mul(de, dx), se);
+        acc1 = xstep(acc1, wasm_f32x4_mul(dd, dx), so);
     }
     wasm_v128_store(y, wasm_i32x4_shuffle(acc0, acc1, 0, 4, 1, 5));
     wasm_v128_store(y + 4, wasm_i32x4_shuffle(acc0, acc1, 2, 6, 3, 7));
@@ -482,10 +508,20 @@ XTILES(xq5_0, K_Q5_0, 0)
 XTILES(xq4_1, K_Q4_1, 0)
 XTILES(xq5_1, K_Q5_1, 0)
 
-static int xq4_0_ws_packed(const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd, const int32_t *yc,
-                           const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {
-    return xtile_ws(K_Q4_0, 1, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);
-}
+#define XTILES_PACKED(NAME, KIND)                                                                            \
+    static int NAME##_mv_packed(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd,               \
+                                const int32_t *yc, const float *ys, int64_t nb, float *y) {                   \
+        (void)ws, (void)ys;                                                                                   \
+        return xtile_mv_packed(KIND, w, yp, yd, yc, nb, y);                                                   \
+    }                                                                                                         \
+    static int NAME##_ws_packed(const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd,       \
+                                const int32_t *yc, const float *ys, int64_t nb, int64_t n, int64_t np,        \
+                                float *y, int64_t ldy) {                                                      \
+        return xtile_ws(KIND, 1, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);                               \
+    }
+
+XTILES_PACKED(xq4_0, K_Q4_0)
+XTILES_PACKED(xq8_0, K_Q8_0)
 
 /* The tiles of a layout: plain rows, or (mv8 / ws2 non-NULL) packed groups of 8 rows first. */
 typedef struct {
@@ -505,7 +541,7 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
     const size_t per = XP_V * sizeof(v128_t) + 2 * sizeof(float) + sizeof(int32_t);
     void *heap = malloc((size_t)(nb * cp) * per + 16);
     if (!heap) {
-        for (int64_t r = 0; r < npk; r += PK_ROWS) redo_packed(wb + (size_t)r * ws, 0, PK_ROWS, xb, xs, k, n, y + r, ldy);
+        for (int64_t r = 0; r < npk; r += PK_ROWS) redo_packed(kind, wb + (size_t)r * ws, 0, PK_ROWS, xb, xs, k, n, y + r, ldy);
         kq_redo(dot, wb + (size_t)npk * ws, ws, xb, xs, k, nr - npk, n, y + npk, ldy);
         return;
     }
@@ -524,7 +560,7 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
             float *yt = y + t * ldy + r;
             const int bad = n > 1 ? (pk ? tl->ws2 : tl->ws)(wt, ws, (int)(r % PK_ROWS) / 2, yp, yd, yc, ys, nb, T, TP, yt, ldy)
                                   : (pk ? tl->mv8 : R == 4 ? tl->mv4 : tl->mv)(wt, ws, yp, yd, yc, ys, nb, yt);
-            if (bad && pk) redo_packed(wt, (int)(r % PK_ROWS), R, xb + (size_t)t * xs, xs, k, T, yt, ldy);
+            if (bad && pk) redo_packed(kind, wt, (int)(r % PK_ROWS), R, xb + (size_t)t * xs, xs, k, T, yt, ldy);
             else if (bad) kq_redo(dot, wt, ws, xb + (size_t)t * xs, xs, k, R, T, yt, ldy);
             r += R;
         }
@@ -544,10 +580,14 @@ XGEMM(q5_0, K_Q5_0, kq_dot_q5_0)
 XGEMM(q4_1, K_Q4_1, kq_dot_q4_1)
 XGEMM(q5_1, K_Q5_1, kq_dot_q5_1)
 
-void kq_gemm_q4_0_packed(KQ_GEMM_ARGS) {
-    static const xtiles tl = {xq4_0_mv, xq4_0_mv4, xq4_0_mv_packed, xq4_0_ws, xq4_0_ws_packed};
-    xdrive(K_Q4_0, &tl, kq_dot_q4_0, w, ws, x, xs, k, nr, n, y, ldy);
-}
+#define XGEMM_PACKED(NAME, KIND, DOT)                                                                         \
+    void kq_gemm_##NAME##_packed(KQ_GEMM_ARGS) {                                                              \
+        static const xtiles tl = {x##NAME##_mv, x##NAME##_mv4, x##NAME##_mv_packed, x##NAME##_ws,             \
+                                  x##NAME##_ws_packed};                                                       \
+        xdrive(KIND, &tl, DOT, w, ws, x, xs, k, nr, n, y, ldy);                                               \
+    }
+XGEMM_PACKED(q4_0, K_Q4_0, kq_dot_q4_0)
+XGEMM_PACKED(q8_0, K_Q8_0, kq_dot_q8_0)
 
 #else
 typedef int kq_simd_q8_unused; /* ISO C wants a declaration in every translation unit */

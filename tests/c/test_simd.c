@@ -287,14 +287,14 @@ static void test_special_scale(uint32_t type) {
     }
 }
 
-/* Packed weights (kq_pack; Q4_0 in SIMD builds): whole groups of 8 rows rewritten, the rest left as
+/* Packed weights (kq_pack; Q4_0 and Q8_0 in SIMD builds): whole groups of 8 rows rewritten, the rest left as
  * they were, and kq_matmul on the packed matrix giving the scalar dot's bits on the plain one for any
  * split of rows (at multiples of 8, as the engine's threads cut) and tokens, with edge-case scales and
  * an Inf / NaN scale in one block (that group's rows go to the scalar reference). */
-static void test_packed(void) {
-    const uint32_t type = KQ_Q4_0, packed = kq_packed(type);
+static void test_packed(uint32_t type) {
+    const uint32_t packed = kq_packed(type);
 #ifdef __wasm_simd128__
-    CHECK(packed == (KQ_Q4_0 | KQ_PACKED), "Q4_0 has a packed layout");
+    CHECK(packed == (type | KQ_PACKED), "%s has a packed layout", kq_get(type)->name);
 #endif
     CHECK(!kq_packed(KQ_Q6_K) && !kq_packed(KQ_F32), "no packed layout for Q6_K / F32");
     if (!packed) return;
@@ -341,14 +341,14 @@ static void test_packed(void) {
                             const int ok = KQ_EXACT_FMA > 1 || same_bits(ref, b);
                             cases++;
                             if (!ok && fails++ < 5)
-                                CHECK(ok, "packed k=%lld rows=%lld n=%lld mode=%d split=%d r=%lld t=%lld: ref %a got %a",
-                                      (long long)k, (long long)rows, (long long)n, mode, split, (long long)r,
+                                CHECK(ok, "packed %s k=%lld rows=%lld n=%lld mode=%d split=%d r=%lld t=%lld: ref %a got %a",
+                                      tr->name, (long long)k, (long long)rows, (long long)n, mode, split, (long long)r,
                                       (long long)t, ref, b);
                         }
                 }
                 free(w), free(wp), free(xq), free(scratch), free(src), free(got);
             }
-    CHECK(fails == 0, "packed Q4_0: %d of %d results differ", fails, cases);
+    CHECK(fails == 0, "packed %s: %d of %d results differ", tr->name, fails, cases);
 }
 
 /* The activation quantizers: kq_round_acts (fast path) vs the table's scalar quantize. */
@@ -469,7 +469,8 @@ int main(void) {
     }
     test_tiling(); /* the 256-element block types, with rows long enough for several token groups */
     for (unsigned i = 0; i < 6; i++) test_special_scale(types[i]); /* the 32-element block types */
-    test_packed();
+    test_packed(KQ_Q4_0);
+    test_packed(KQ_Q8_0);
     test_quantizers();
     test_fma_midpoint();
     return check_report("test_simd");
