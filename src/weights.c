@@ -122,11 +122,20 @@ static lfm2_status read_slab_range(lfm2_weights *w, uint32_t il, uint32_t e, uin
     return LFM2_OK;
 }
 
-/* The gate, up and down parts of a slab read at open, each packed if its tensor is. */
-static void pack_slab(lfm2_weights *w, uint32_t il, uint8_t *slab) {
+/* Bytes [from, to) of a slab have just been read: pack the groups of 8 rows that they complete, while
+ * they are still in cache (packed parts only; a part's last rows % 8 stay plain). */
+static void pack_slab(lfm2_weights *w, uint32_t il, uint8_t *slab, size_t from, size_t to) {
     const lfm2_layer *l = &w->g->layers[il];
     const lfm2_tensor *parts[3] = {&l->gate_exps, &l->up_exps, &l->down_exps};
-    for (int i = 0; i < 3; slab += expert_part(parts[i]), i++) pack_rows(w, parts[i], slab, parts[i]->info->ne[1]);
+    size_t at = 0;
+    for (int i = 0; i < 3; at += expert_part(parts[i]), i++) {
+        if (!(parts[i]->ktype & KQ_PACKED)) continue;
+        const size_t gb = 8 * kq_row_bytes(parts[i]->info->type, parts[i]->info->ne[0]);
+        const size_t groups = (size_t)parts[i]->info->ne[1] / 8;
+        const size_t lo = from > at ? (from - at) / gb : 0, hi = to > at ? (to - at) / gb : 0;
+        const size_t end = hi < groups ? hi : groups;
+        if (end > lo) pack_rows(w, parts[i], slab + at + lo * gb, (int64_t)(8 * (end - lo)));
+    }
 }
 
 static uint64_t min_budget(const lfm2_weights *w, uint64_t reserved) {
@@ -200,10 +209,13 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
     for (uint32_t il = 0; il < hp->n_layer; il++) all_slabs += g->layers[il].moe ? (uint64_t)hp->n_expert * w->slab_bytes : 0;
     w->preloaded = !budget || w->dense_bytes + all_slabs + LFM2_CONTEXT_ROOM <= budget;
     /* Which matrices are packed (everything but tok_embd, the norms, the conv kernel and the router
-     * bias, which are read as rows or vectors), and kq_pack's scratch for the widest of them. Expert
-     * slabs only when all are read at open: packing a streamed slab on each miss costs what its faster
-     * matrix-vector passes save (32-expert Q4_0, 2 threads: 7.98 vs 8.05 tok/s at 3.5 GB, 5.30 vs
-     * 6.75 at 2 GB, 4.27 vs 5.57 at 1 GB). */
+     * bias, which are read as rows or vectors), and kq_pack's scratch for the widest of them. Packing
+     * a streamed slab as it is read costs about three of its matrix-vector passes' savings, so it pays
+     * only where slabs stay long: streamed slabs are packed when the cache holds at least half of them
+     * (32-expert Q4_0, 2 threads, packed vs plain slabs: 3.5 GB (71 % of them) +13 % decode with a
+     * skewed router, -1 % with uniform routing; 2 GB (37 %) -21 %, 1 GB -23 %). */
+    const uint64_t room = budget > w->dense_bytes ? budget - w->dense_bytes : 0; /* contexts are small beside it */
+    const bool pack_slabs = w->preloaded || (w->slab_bytes && 2 * (room / w->slab_bytes) * w->slab_bytes >= all_slabs);
     w->pack = pack;
     size_t scratch = 0;
     for (uint32_t il = 0; il <= hp->n_layer; il++) {
@@ -211,7 +223,7 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
         matrices_of(g, il, m);
         for (int i = 0; i < N_MATS; i++) {
             if (!m[i] || !packs(w, m[i])) continue;
-            if (il < hp->n_layer && lfm2_tensor_is_expert(&g->layers[il], m[i]) && !w->preloaded) continue;
+            if (il < hp->n_layer && lfm2_tensor_is_expert(&g->layers[il], m[i]) && !pack_slabs) continue;
             m[i]->ktype = kq_packed(m[i]->info->type);
             const size_t need = kq_pack_scratch(m[i]->info->type, m[i]->info->ne[0]);
             scratch = need > scratch ? need : scratch;
@@ -229,7 +241,7 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
             s = add_slot(w);
             if (s == LFM2_OK) s = read_slab_range(w, il, e, w->slots[w->n_slots - 1].buf, 0, slab_size(&g->layers[il]));
             if (s == LFM2_OK) {
-                pack_slab(w, il, w->slots[w->n_slots - 1].buf);
+                pack_slab(w, il, w->slots[w->n_slots - 1].buf, 0, slab_size(&g->layers[il]));
                 w->slots[w->n_slots - 1].done = w->slab_bytes;
                 w->slots[w->n_slots - 1].key = (int64_t)il * hp->n_expert + e;
                 w->slot_of[(size_t)il * hp->n_expert + e] = (int32_t)(w->n_slots - 1);
@@ -319,6 +331,7 @@ static lfm2_status read_more(lfm2_weights *w, uint32_t v, bool piece, bool wait)
         return s;
     }
     w->st.bytes_read += (double)(to - sl->done);
+    pack_slab(w, (uint32_t)(sl->key / X), sl->buf, sl->done, to);
     /* a done slab counts as full-size, whatever its layer's size: the slot is then ready */
     sl->done = to == size ? w->slab_bytes : to;
     return LFM2_OK;

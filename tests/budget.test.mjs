@@ -53,9 +53,12 @@ for (const entry of ['tiny-q4_0', 'kq-q4_k_m', 'kq2-q8_0-exps_q4_0']) {
 
 test('reads overlapped with the worker\'s compute give the resident logits, bit for bit', () => {
   // Expert products big enough for the thread pool, so that the evaluating thread reads the slabs
-  // it holds ahead while the worker computes (tests/c/test_engine.c does the same natively).
+  // it holds ahead while the worker computes (tests/c/test_engine.c does the same natively). Q4_0
+  // slabs of 1.8 MB: read ahead in 1 MB pieces that end inside a group of 8 rows; with half of the
+  // slabs cached (the 24-slab budget) each group is packed (kq_pack) as the piece completing it lands.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lfm2-overlap-'));
-  const { kv, tensors } = lfm2moeLayout({ layers: 4, attn: [1], embd: 256, heads: 4, kvHeads: 2, ff: 512, experts: 16, used: 4, ffExp: 512, dense: 1, vocab: 1024 });
+  const { kv, tensors } = lfm2moeLayout({ layers: 4, attn: [1], embd: 256, heads: 4, kvHeads: 2, ff: 512, experts: 16, used: 4, ffExp: 4096, dense: 1, vocab: 1024 });
+  assert.ok(tensors.every((t) => t.type === 'Q4_0' || t.type === 'F32'));
   let seed = 7;
   const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
   const fill = (t) => fillData(t, rnd, t.name.endsWith('norm.weight') ? () => 1 : () => rnd() - 0.5);
