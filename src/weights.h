@@ -24,8 +24,9 @@ typedef struct {
  * budget 0, or one that holds the whole model and LFM2_CONTEXT_ROOM: every expert is read at
  * open. Otherwise dense tensors, the contexts' reservations and the expert cache together stay
  * within budget bytes, experts being read on demand. pack: matrices whose type has a packed layout
- * (kq_packed) are rewritten into it as they are read, and their tensors' ktype says so (the reference
- * path reads plain layouts only). */
+ * (kq_packed) are rewritten into it as they are read, and their tensors' ktype says so; streamed
+ * expert slabs only when the cache holds at least half of them (the reference path reads plain
+ * layouts only). */
 lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t budget, int policy, bool pack,
                          lfm2_weights **out);
 void weights_free(lfm2_weights *w);
