@@ -213,7 +213,7 @@ static void prep_acts(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t
     }
 }
 
-/* Weight block -> w[0..3], 2^s * the elements prep_acts pairs them with, as i16. */
+/* Q4_0 / Q4_1's 32 nibbles at qs, masked four ways (see above). */
 KQ_INLINE void nibs(const uint8_t *qs, v128_t w[4]) {
     const v128_t v = kq_load(qs);
     w[0] = wasm_v128_and(v, wasm_i16x8_splat(0x000F));
@@ -238,6 +238,7 @@ KQ_INLINE void punpack(int kind, const uint8_t *qs, v128_t w[4]) {
     else bytes8(qs, w);
 }
 
+/* Weight block -> w[0..3], 2^s * the elements prep_acts pairs them with, as i16. */
 KQ_INLINE void xunpack(int kind, const uint8_t *b, v128_t w[4]) {
     if (nib_kind(kind)) {
         nibs(b + (kind == K_Q4_1 ? 4 : 2), w);
@@ -341,7 +342,7 @@ KQ_INLINE int xtile_mv(int kind, const uint8_t *w, size_t ws, const v128_t *yp, 
 /* Batch tile: 2 rows x np tokens (np even, <= XT). Weights stay put: each block of the two rows is
  * unpacked once into 8 vectors and run over the tokens two at a time; accumulator j holds rows 0, 0,
  * 1, 1 x tokens 2j, 2j+1, 2j, 2j+1 and lives in memory (the unpack is the costly part).
- * packed (a constant): w is a group of 8 interleaved Q4_0 rows (kq_pack_q4_0) and the tile is its
+ * packed (a constant): w is a group of 8 packed Q4_0 / Q8_0 rows (pack_rows8) and the tile is its
  * rows 2 pr, 2 pr + 1; otherwise w is the first of two plain rows, ws apart. */
 #define XT 32
 KQ_INLINE int xtile_ws(int kind, int packed, const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd,
@@ -476,10 +477,8 @@ KQ_INLINE int xtile_mv_packed(int kind, const uint8_t *w, const v128_t *yp, cons
     }
     wasm_v128_store(y, wasm_i32x4_shuffle(acc0, acc1, 0, 4, 1, 5));
     wasm_v128_store(y + 4, wasm_i32x4_shuffle(acc0, acc1, 2, 6, 3, 7));
-    sp = wasm_u16x8_max(sp, wasm_i32x4_shuffle(sp, sp, 2, 3, 0, 1));
-    sp = wasm_u16x8_max(sp, wasm_i32x4_shuffle(sp, sp, 1, 0, 3, 2));
-    sp = wasm_u16x8_max(sp, wasm_i16x8_shuffle(sp, sp, 1, 0, 3, 2, 5, 4, 7, 6));
-    return wasm_u16x8_extract_lane(sp, 0) >= 0xF800;
+    /* each 16-bit lane into the top of an i32 lane, as xspecial reads them */
+    return xspecial(wasm_u32x4_max(wasm_i32x4_shl(sp, 16), wasm_v128_and(sp, wasm_i32x4_splat((int32_t)0xFFFF0000))));
 }
 
 typedef int (*xmv_fn)(const uint8_t *, size_t, const v128_t *, const float *, const int32_t *, const float *,
@@ -487,7 +486,7 @@ typedef int (*xmv_fn)(const uint8_t *, size_t, const v128_t *, const float *, co
 typedef int (*xws_fn)(const uint8_t *, size_t, int, const v128_t *, const float *, const int32_t *, const float *,
                       int64_t, int64_t, int64_t, float *, int64_t);
 
-#define XTILES(NAME, KIND, PACKED)                                                                           \
+#define XTILES(NAME, KIND)                                                                                   \
     static int NAME##_mv(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,   \
                          const float *ys, int64_t nb, float *y) {                                             \
         return xtile_mv(KIND, w, ws, yp, yd, yc, ys, nb, y, XG);                                              \
@@ -499,14 +498,14 @@ typedef int (*xws_fn)(const uint8_t *, size_t, int, const v128_t *, const float 
     static int NAME##_ws(const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd,              \
                          const int32_t *yc, const float *ys, int64_t nb, int64_t n, int64_t np, float *y,     \
                          int64_t ldy) {                                                                       \
-        return xtile_ws(KIND, PACKED, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);                          \
+        return xtile_ws(KIND, 0, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);                               \
     }
 
-XTILES(xq4_0, K_Q4_0, 0)
-XTILES(xq8_0, K_Q8_0, 0)
-XTILES(xq5_0, K_Q5_0, 0)
-XTILES(xq4_1, K_Q4_1, 0)
-XTILES(xq5_1, K_Q5_1, 0)
+XTILES(xq4_0, K_Q4_0)
+XTILES(xq8_0, K_Q8_0)
+XTILES(xq5_0, K_Q5_0)
+XTILES(xq4_1, K_Q4_1)
+XTILES(xq5_1, K_Q5_1)
 
 #define XTILES_PACKED(NAME, KIND)                                                                            \
     static int NAME##_mv_packed(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd,               \
@@ -533,7 +532,7 @@ typedef struct {
  * blocks stay in cache while every 2-row tile runs over them). Rows left over, and tiles with an Inf /
  * NaN weight scale, use the scalar reference. Every (row, token) gets the same operations in any tile,
  * so results do not depend on how rows and tokens are split. Packed (tl->mv8): rows [0, nr - nr % 8)
- * are groups of 8 (kq_pack_q4_0; w starts a group), the rest plain. */
+ * are groups of 8 (pack_rows8; w starts a group), the rest plain. */
 static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const void *, int64_t), KQ_GEMM_ARGS) {
     const uint8_t *wb = w, *xb = x;
     const int64_t nb = k / QK32, chunk = n < XT ? n : XT, cp = chunk + (chunk & 1);

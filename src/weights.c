@@ -42,7 +42,6 @@ struct lfm2_weights {
     uint32_t n_dense;
     uint64_t dense_bytes, reserved, budget;
     int policy;
-    bool pack;          /* rewrite matrices with a packed layout as they are read */
     uint8_t *scratch;   /* kq_pack's: 8 rows of the widest packed matrix */
     bool preloaded;     /* every slab read at open: nothing is ever evicted */
     size_t slab_bytes;  /* the largest expert slab of any layer: the slot size */
@@ -74,11 +73,6 @@ static lfm2_status read_bytes(const lfm2_weights *w, uint64_t off, size_t len, v
 /* Bytes of one expert's share of an expert tensor [cols, rows, n_expert]. */
 static size_t expert_part(const lfm2_tensor *t) {
     return kq_row_bytes(t->info->type, t->info->ne[0]) * (size_t)t->info->ne[1];
-}
-
-/* Whether the matrix t is to be packed (a matmul weight: the caller says; tok_embd is read by rows). */
-static bool packs(const lfm2_weights *w, const lfm2_tensor *t) {
-    return w->pack && t->info && kq_packed(t->info->type);
 }
 
 /* Rows of t (a matrix, or one expert's share of an expert tensor) at data, packed if t is. */
@@ -165,19 +159,12 @@ static void dense_of(lfm2_layer *l, lfm2_tensor *d[N_DENSE]) {
     memcpy(d, all, sizeof all);
 }
 
-/* The matrices of layer il (il == n_layer: the output head; absent ones have info NULL). tok_embd, the
- * norms, the conv kernel and the router bias are read as rows or vectors, never packed. */
-#define N_MATS 13
-static void matrices_of(lfm2_graph *g, uint32_t il, lfm2_tensor *m[N_MATS]) {
-    for (int i = 0; i < N_MATS; i++) m[i] = NULL;
-    if (il == g->hp.n_layer) {
-        m[0] = &g->output;
-        return;
-    }
-    lfm2_layer *l = &g->layers[il];
-    lfm2_tensor *all[N_MATS] = {&l->in_proj, &l->out_proj, &l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_gate, &l->ffn_up,
-                                &l->ffn_down, &l->router, &l->gate_exps, &l->up_exps, &l->down_exps};
-    memcpy(m, all, sizeof all);
+/* Mark matrix t packed if its type has a packed layout, growing kq_pack's scratch to fit it. */
+static void mark_packed(lfm2_tensor *t, size_t *scratch) {
+    if (!t->info || !kq_packed(t->info->type)) return;
+    t->ktype = kq_packed(t->info->type);
+    const size_t need = kq_pack_scratch(t->info->type, t->info->ne[0]);
+    if (need > *scratch) *scratch = need;
 }
 
 lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t budget, int policy, bool pack,
@@ -216,19 +203,15 @@ lfm2_status weights_open(lfm2_graph *g, lfm2_read_fn read, void *ctx, uint64_t b
      * skewed router, -1 % with uniform routing; 2 GB (37 %) -21 %, 1 GB -23 %). */
     const uint64_t room = budget > w->dense_bytes ? budget - w->dense_bytes : 0; /* contexts are small beside it */
     const bool pack_slabs = w->preloaded || (w->slab_bytes && 2 * (room / w->slab_bytes) * w->slab_bytes >= all_slabs);
-    w->pack = pack;
     size_t scratch = 0;
-    for (uint32_t il = 0; il <= hp->n_layer; il++) {
-        lfm2_tensor *m[N_MATS];
-        matrices_of(g, il, m);
-        for (int i = 0; i < N_MATS; i++) {
-            if (!m[i] || !packs(w, m[i])) continue;
-            if (il < hp->n_layer && lfm2_tensor_is_expert(&g->layers[il], m[i]) && !pack_slabs) continue;
-            m[i]->ktype = kq_packed(m[i]->info->type);
-            const size_t need = kq_pack_scratch(m[i]->info->type, m[i]->info->ne[0]);
-            scratch = need > scratch ? need : scratch;
-        }
+    for (uint32_t il = 0; pack && il < hp->n_layer; il++) {
+        lfm2_layer *l = &g->layers[il];
+        lfm2_tensor *mats[] = {&l->in_proj, &l->out_proj, &l->wq, &l->wk, &l->wv, &l->wo, &l->ffn_gate, &l->ffn_up,
+                               &l->ffn_down, &l->router}, *exps[] = {&l->gate_exps, &l->up_exps, &l->down_exps};
+        for (size_t i = 0; i < sizeof mats / sizeof *mats; i++) mark_packed(mats[i], &scratch);
+        for (size_t i = 0; pack_slabs && i < sizeof exps / sizeof *exps; i++) mark_packed(exps[i], &scratch);
     }
+    if (pack) mark_packed(&g->output, &scratch);
     if (s == LFM2_OK && scratch && !(w->scratch = malloc(scratch))) s = lfm2_fail(LFM2_E_NOMEM, "out of memory");
     for (int i = 0; s == LFM2_OK && i < 3; i++) s = load_dense(w, top[i]);
     for (uint32_t il = 0; s == LFM2_OK && il < hp->n_layer; il++) {
