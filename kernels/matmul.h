@@ -31,6 +31,15 @@ uint32_t kq_packed(uint32_t type);
 size_t kq_pack_scratch(uint32_t type, int64_t k);
 void kq_pack(uint32_t type, void *w, int64_t k, int64_t rows, void *scratch);
 
+/* Activations prepared once for many kq_matmul_prep calls (any row ranges, any threads), for types
+ * whose kernels widen them first (Q4_0, Q8_0 in SIMD builds; kq_prep_bytes 0 otherwise): xq as from
+ * kq_round_acts, prepared token range by token range into prep (kq_prep_bytes, 16-byte aligned), then
+ * read by kq_matmul_prep, which gives kq_matmul's bits. */
+size_t kq_prep_bytes(uint32_t type, int64_t k, int64_t n);
+void kq_prep(uint32_t type, const void *xq, int64_t k, int64_t n, int64_t t0, int64_t t1, void *prep);
+void kq_matmul_prep(uint32_t type, const void *w, int64_t k, int64_t r0, int64_t r1, const void *xq,
+                    const void *prep, int64_t n, float *y, int64_t ldy);
+
 /* Reference path: f32 activations, each weight row dequantised into `row` (k floats). */
 void kq_matmul_ref(uint32_t type, const void *w, int64_t k, int64_t r0, int64_t r1,
                    const float *x, int64_t n, float *y, int64_t ldy, float *row);

@@ -41,6 +41,10 @@ void kq_gemm_q5_0(KQ_GEMM_ARGS);
 void kq_gemm_q5_1(KQ_GEMM_ARGS);
 void kq_gemm_q8_0(KQ_GEMM_ARGS);
 void kq_gemm_iq4_nl(KQ_GEMM_ARGS);
+/* Q4_0 / Q8_0 activations prepared once for many gemms (see kq_prep in matmul.h). */
+size_t kq_simd_prep_bytes(uint32_t type, int64_t k, int64_t n);
+void kq_simd_prep(uint32_t type, const void *x, size_t xs, int64_t k, int64_t n, int64_t t0, int64_t t1, void *pre);
+void kq_simd_gemm_prep(uint32_t type, bool packed, const void *pre, KQ_GEMM_ARGS);
 void kq_gemm_q4_K(KQ_GEMM_ARGS);
 void kq_gemm_q5_K(KQ_GEMM_ARGS);
 void kq_gemm_q6_K(KQ_GEMM_ARGS);

@@ -173,42 +173,46 @@ void kq_gemm_iq4_nl(KQ_GEMM_ARGS) { kq_drive(iq4nl_tile_tiles, kq_dot_iq4_nl, QK
 
 KQ_INLINE int nib_kind(int kind) { return kind == K_Q4_0 || kind == K_Q4_1; }
 
-/* Activation rows t in [0, n) of blocks [0, nb) (Q8_0, or Q8_1 when q81) for weights of `kind`, with
- * rows n .. np-1 zero (padding to the batch tile's token pairs): yp[(b * np + t) * XP_V ..],
- * yd[b * np + t] (the scale), yc (Q4_0's correction) and, for Q8_1, ys (the stored sum term s). */
-static void prep_acts(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t n, int64_t np, float dscale,
-                      v128_t *yp, float *yd, int32_t *yc, float *ys) {
+/* Activation rows t in [t0, t1) of a chunk of n (Q8_0, or Q8_1 when q81; x: the chunk's row 0), blocks
+ * [0, nb), for weights of `kind`, with rows n .. np-1 zero (padding to the batch tile's token pairs)
+ * when t1 == n: yp[(b * np + t) * XP_V ..], yd[b * np + t] (the scale), yc (Q4_0's correction) and, for
+ * Q8_1, ys (the stored sum term s). */
+static void prep_acts(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t n, int64_t np, int64_t t0,
+                      int64_t t1, float dscale, v128_t *yp, float *yd, int32_t *yc, float *ys) {
     const int q81 = has_min(kind);
     const size_t xb = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0), qo = q81 ? 4 : 2;
+    const int64_t te = t1 == n ? np : t1;
     for (int64_t i = 0; i < nb; i++) {
-        for (int64_t t = 0; t < np; t++, yp += XP_V, yd++, yc++, ys++) {
+        for (int64_t t = t0; t < te; t++) {
+            const size_t at = (size_t)(i * np + t);
+            v128_t *p = yp + at * XP_V;
             if (t >= n) {
-                yp[0] = yp[1] = yp[2] = yp[3] = wasm_i32x4_splat(0);
-                *yd = *ys = 0.0f;
-                *yc = 0;
+                p[0] = p[1] = p[2] = p[3] = wasm_i32x4_splat(0);
+                yd[at] = ys[at] = 0.0f;
+                yc[at] = 0;
                 continue;
             }
             const uint8_t *b = x + (size_t)t * xs + (size_t)i * xb;
             const v128_t v0 = kq_load(b + qo), v1 = kq_load(b + qo + 16);
             const v128_t e0 = kq_even_i8(v0), o0 = kq_odd_i8(v0), e1 = kq_even_i8(v1), o1 = kq_odd_i8(v1);
             if (nib_kind(kind)) {
-                yp[0] = wasm_i16x8_shl(e0, 8);
-                yp[1] = wasm_i16x8_shl(e1, 4);
-                yp[2] = o0;
-                yp[3] = wasm_i16x8_shl(o1, 8);
+                p[0] = wasm_i16x8_shl(e0, 8);
+                p[1] = wasm_i16x8_shl(e1, 4);
+                p[2] = o0;
+                p[3] = wasm_i16x8_shl(o1, 8);
             } else {
-                yp[0] = e0;
-                yp[1] = o0;
-                yp[2] = e1;
-                yp[3] = o1;
+                p[0] = e0;
+                p[1] = o0;
+                p[2] = e1;
+                p[3] = o1;
             }
             const v128_t ones = wasm_i16x8_splat(1);
-            *yc = kind != K_Q4_0 ? 0
-                                 : kq_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_add(e0, o0), ones),
-                                                              wasm_i32x4_dot_i16x8(wasm_i16x8_add(e1, o1), ones))) *
-                                       (8 << 8);
-            *ys = q81 ? kq_h2f(ld16(b + 2)) : 0.0f;
-            *yd = kq_h2f(ld16(b)) * dscale;
+            yc[at] = kind != K_Q4_0 ? 0
+                                    : kq_hsum_i32(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_i16x8_add(e0, o0), ones),
+                                                                 wasm_i32x4_dot_i16x8(wasm_i16x8_add(e1, o1), ones))) *
+                                          (8 << 8);
+            ys[at] = q81 ? kq_h2f(ld16(b + 2)) : 0.0f;
+            yd[at] = kq_h2f(ld16(b)) * dscale;
         }
     }
 }
@@ -492,17 +496,20 @@ KQ_INLINE int xtile_mv_packed(int kind, const uint8_t *w, const v128_t *yp, cons
 #define QG 4    /* tokens per pass over a block's 4 vectors: 4 masked, 4 sums, 4 splats, 3 masks live */
 #define QB 32   /* blocks per pass over all rows, so that their splats (QB x 32 tokens x 256 bytes) stay in L2 */
 
-static void splat_acts(const v128_t *yp, int64_t cnt, v128_t *yq) {
-    for (int64_t j = 0; j < cnt; j++, yp += XP_V, yq += QS_V) {
-        KQ_UNROLL
-        for (int m = 0; m < 4; m++) {
-            const v128_t p = yp[m];
-            yq[m] = wasm_i32x4_shuffle(p, p, 0, 0, 0, 0);
-            yq[4 + m] = wasm_i32x4_shuffle(p, p, 1, 1, 1, 1);
-            yq[8 + m] = wasm_i32x4_shuffle(p, p, 2, 2, 2, 2);
-            yq[12 + m] = wasm_i32x4_shuffle(p, p, 3, 3, 3, 3);
+/* The splats of tokens [t0, t1) of prep_acts' chunk (np tokens, nb blocks). */
+static void splat_acts(const v128_t *yp, int64_t nb, int64_t np, int64_t t0, int64_t t1, v128_t *yq) {
+    for (int64_t i = 0; i < nb; i++)
+        for (int64_t t = t0; t < t1; t++) {
+            const v128_t *p = yp + (size_t)(i * np + t) * XP_V;
+            v128_t *q = yq + (size_t)(i * np + t) * QS_V;
+            KQ_UNROLL
+            for (int m = 0; m < 4; m++) {
+                q[m] = wasm_i32x4_shuffle(p[m], p[m], 0, 0, 0, 0);
+                q[4 + m] = wasm_i32x4_shuffle(p[m], p[m], 1, 1, 1, 1);
+                q[8 + m] = wasm_i32x4_shuffle(p[m], p[m], 2, 2, 2, 2);
+                q[12 + m] = wasm_i32x4_shuffle(p[m], p[m], 3, 3, 3, 3);
+            }
         }
-    }
 }
 
 /* S[t] = the 4 rows' integer sums against tokens t < TG (their splats at pq). R is read through a
@@ -643,47 +650,110 @@ typedef struct {
     bool quad;
 } xtiles;
 
+/* Prepared activations, the form every tile reads: chunks of up to XT tokens, each np tokens (n == 1: 1;
+ * else the chunk's count rounded up to even) by nb blocks of XP_V vectors (yp), for Q4_0 batches the
+ * splats (yq), then the scales (yd), sum terms (ys) and corrections (yc). */
+typedef struct {
+    v128_t *yp, *yq;
+    float *yd, *ys;
+    int32_t *yc;
+} xacts;
+
+KQ_INLINE bool xsplats(int kind, int64_t n) { return kind == K_Q4_0 && n > 1; }
+
+KQ_INLINE size_t xper(int kind, int64_t n) {
+    return XP_V * sizeof(v128_t) + (xsplats(kind, n) ? QS_V * sizeof(v128_t) : 0) + 2 * sizeof(float) + sizeof(int32_t);
+}
+
+/* Bytes of one chunk (room for XT tokens; 1 when n == 1) and of all of n tokens' prepared activations. */
+KQ_INLINE size_t xchunk_bytes(int kind, int64_t nb, int64_t n) {
+    return (size_t)(nb * (n == 1 ? 1 : XT)) * xper(kind, n);
+}
+
+KQ_INLINE size_t xprep_bytes(int kind, int64_t nb, int64_t n) {
+    return (size_t)((n + XT - 1) / XT) * xchunk_bytes(kind, nb, n);
+}
+
+/* The arrays of a chunk of np tokens at base. */
+static xacts xlayout(void *base, int64_t nb, int64_t np, bool splats) {
+    const size_t cnt = (size_t)(nb * np);
+    xacts a;
+    a.yp = base;
+    a.yq = a.yp + cnt * XP_V;
+    a.yd = (float *)(a.yq + (splats ? cnt * QS_V : 0));
+    a.ys = a.yd + cnt;
+    a.yc = (int32_t *)(a.ys + cnt);
+    return a;
+}
+
+/* Prepare tokens [lo, hi) of a chunk of T tokens (x: its row 0), padded to np, into its arrays a. */
+static void prep_chunk(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t T, int64_t np, int64_t lo,
+                       int64_t hi, bool splats, const xacts *a) {
+    prep_acts(kind, x, xs, nb, T, np, lo, hi, xdscale(kind), a->yp, a->yd, a->yc, a->ys);
+    if (splats) splat_acts(a->yp, nb, np, lo, hi == T ? np : hi, a->yq);
+}
+
+KQ_INLINE int64_t xchunk_tokens(int64_t n, int64_t c) { return n - c * XT < XT ? n - c * XT : XT; }
+KQ_INLINE int64_t xpadded(int64_t n, int64_t T) { return n == 1 ? 1 : T + (T & 1); }
+
+/* Prepare tokens [t0, t1) of n activation rows x (row stride xs) into pre (xprep_bytes, 16-byte aligned). */
+static void xprep(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t n, int64_t t0, int64_t t1, void *pre) {
+    for (int64_t t = t0; t < t1;) {
+        const int64_t c = t / XT, T = xchunk_tokens(n, c), np = xpadded(n, T);
+        const int64_t lo = t - c * XT, hi = t1 - c * XT < T ? t1 - c * XT : T;
+        const xacts a = xlayout((uint8_t *)pre + (size_t)c * xchunk_bytes(kind, nb, n), nb, np, xsplats(kind, n));
+        prep_chunk(kind, x + (size_t)(c * XT) * xs, xs, nb, T, np, lo, hi, xsplats(kind, n), &a);
+        t = c * XT + hi;
+    }
+}
+
 /* One token: 4 * XG-row tiles, then 4-row ones; several: tokens in chunks of up to XT (their prepared
  * blocks stay in cache while every 2-row tile runs over them). Rows left over, and tiles with an Inf /
  * NaN weight scale, use the scalar reference. Every (row, token) gets the same operations in any tile,
  * so results do not depend on how rows and tokens are split. Packed (tl->mv8): rows [0, nr - nr % 8)
- * are groups of 8 (pack_rows8; w starts a group), the rest plain. */
-static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const void *, int64_t), KQ_GEMM_ARGS) {
+ * are groups of 8 (pack_rows8; w starts a group), the rest plain. pre: the activations prepared by
+ * xprep (shared by calls on other rows), or NULL to prepare them here. */
+static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const void *, int64_t), const void *pre,
+                   KQ_GEMM_ARGS) {
     const uint8_t *wb = w, *xb = x;
-    const int64_t nb = k / QK32, chunk = n < XT ? n : XT, cp = chunk + (chunk & 1);
+    const int64_t nb = k / QK32;
     const int64_t npk = tl->mv8 ? nr - nr % PK_ROWS : 0; /* packed rows */
     const bool quad = tl->quad && n > 1 && npk > 0;
-    const size_t per = XP_V * sizeof(v128_t) + 2 * sizeof(float) + sizeof(int32_t) + (quad ? QS_V * sizeof(v128_t) : 0);
-    void *heap = malloc((size_t)(nb * cp) * per + 16);
-    if (!heap) {
-        for (int64_t r = 0; r < npk; r += PK_ROWS) redo_packed(kind, wb + (size_t)r * ws, 0, PK_ROWS, xb, xs, k, n, y + r, ldy);
-        kq_redo(dot, wb + (size_t)npk * ws, ws, xb, xs, k, nr - npk, n, y + npk, ldy);
-        return;
+    void *heap = NULL;
+    if (!pre) { /* one chunk at a time */
+        heap = malloc(xchunk_bytes(kind, nb, n) + 16);
+        if (!heap) {
+            for (int64_t r = 0; r < npk; r += PK_ROWS) redo_packed(kind, wb + (size_t)r * ws, 0, PK_ROWS, xb, xs, k, n, y + r, ldy);
+            kq_redo(dot, wb + (size_t)npk * ws, ws, xb, xs, k, nr - npk, n, y + npk, ldy);
+            return;
+        }
     }
-    v128_t *yp = (v128_t *)(((uintptr_t)heap + 15) & ~(uintptr_t)15), *yq = yp + (size_t)(nb * cp) * XP_V;
-    float *yd = (float *)(yq + (quad ? (size_t)(nb * cp) * QS_V : 0)), *ys = yd + nb * cp;
-    int32_t *yc = (int32_t *)(ys + nb * cp);
     int64_t r = 0;
     bool bad_quad = false;
-    for (int64_t t = 0; t < n; t += chunk) {
-        const int64_t T = n - t < chunk ? n - t : chunk, TP = n == 1 ? 1 : T + (T & 1);
-        prep_acts(kind, xb + (size_t)t * xs, xs, nb, T, TP, xdscale(kind), yp, yd, yc, ys);
-        if (quad) { /* blocks outermost, QB at a time, so that their splats stay in cache over all rows */
-            splat_acts(yp, nb * TP, yq);
+    for (int64_t t = 0; t < n; t += XT) {
+        const int64_t T = xchunk_tokens(n, t / XT), TP = xpadded(n, T);
+        const bool splats = xsplats(kind, n);
+        xacts a;
+        if (pre) {
+            a = xlayout((uint8_t *)pre + (size_t)(t / XT) * xchunk_bytes(kind, nb, n), nb, TP, splats);
+        } else {
+            a = xlayout((void *)(((uintptr_t)heap + 15) & ~(uintptr_t)15), nb, TP, splats);
+            prep_chunk(kind, xb + (size_t)t * xs, xs, nb, T, TP, 0, T, splats, &a);
+        }
+        if (quad) /* blocks outermost, QB at a time, so that their splats stay in cache over all rows */
             for (int64_t b0 = 0; b0 < nb; b0 += QB)
                 for (r = 0; r < npk; r += 4)
                     bad_quad |= xtile_quad(wb + (size_t)(r - r % PK_ROWS) * ws + (size_t)b0 * PK_ROWS * sizeof(block_q4_0),
-                                           (int)(r % PK_ROWS) / 4, yq + (size_t)(b0 * TP) * QS_V, yd + b0 * TP,
-                                           yc + b0 * TP, nb - b0 < QB ? nb - b0 : QB, T, TP, y + t * ldy + r, ldy, b0 == 0);
-        }
+                                           (int)(r % PK_ROWS) / 4, a.yq + (size_t)(b0 * TP) * QS_V, a.yd + b0 * TP,
+                                           a.yc + b0 * TP, nb - b0 < QB ? nb - b0 : QB, T, TP, y + t * ldy + r, ldy, b0 == 0);
         for (r = quad ? npk : 0;;) {
             const bool pk = r < npk;
             const int R = n > 1 ? 2 : pk ? PK_ROWS : nr - r >= 4 * XG ? 4 * XG : 4;
             if (r + R > nr) break;
             const uint8_t *wt = wb + (size_t)(pk ? r - r % PK_ROWS : r) * ws;
             float *yt = y + t * ldy + r;
-            const int bad = n > 1 ? (pk ? tl->ws2 : tl->ws)(wt, ws, (int)(r % PK_ROWS) / 2, yp, yd, yc, ys, nb, T, TP, yt, ldy)
-                                  : (pk ? tl->mv8 : R == 4 ? tl->mv4 : tl->mv)(wt, ws, yp, yd, yc, ys, nb, yt);
+            const int bad = n > 1 ? (pk ? tl->ws2 : tl->ws)(wt, ws, (int)(r % PK_ROWS) / 2, a.yp, a.yd, a.yc, a.ys, nb, T, TP, yt, ldy)
+                                  : (pk ? tl->mv8 : R == 4 ? tl->mv4 : tl->mv)(wt, ws, a.yp, a.yd, a.yc, a.ys, nb, yt);
             if (bad && pk) redo_packed(kind, wt, (int)(r % PK_ROWS), R, xb + (size_t)t * xs, xs, k, T, yt, ldy);
             else if (bad) kq_redo(dot, wt, ws, xb + (size_t)t * xs, xs, k, R, T, yt, ldy);
             r += R;
@@ -696,24 +766,34 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
 }
 
 #define XGEMM(NAME, KIND, DOT)                                                                                \
-    void kq_gemm_##NAME(KQ_GEMM_ARGS) {                                                                       \
-        static const xtiles tl = {x##NAME##_mv, x##NAME##_mv4, 0, x##NAME##_ws, 0, false};                    \
-        xdrive(KIND, &tl, DOT, w, ws, x, xs, k, nr, n, y, ldy);                                               \
-    }
+    static const xtiles x##NAME##_plain = {x##NAME##_mv, x##NAME##_mv4, 0, x##NAME##_ws, 0, false};           \
+    void kq_gemm_##NAME(KQ_GEMM_ARGS) { xdrive(KIND, &x##NAME##_plain, DOT, NULL, w, ws, x, xs, k, nr, n, y, ldy); }
 XGEMM(q4_0, K_Q4_0, kq_dot_q4_0)
 XGEMM(q8_0, K_Q8_0, kq_dot_q8_0)
 XGEMM(q5_0, K_Q5_0, kq_dot_q5_0)
 XGEMM(q4_1, K_Q4_1, kq_dot_q4_1)
 XGEMM(q5_1, K_Q5_1, kq_dot_q5_1)
 
-void kq_gemm_q4_0_packed(KQ_GEMM_ARGS) {
-    static const xtiles tl = {xq4_0_mv, xq4_0_mv4, xq4_0_mv_packed, xq4_0_ws, 0, true};
-    xdrive(K_Q4_0, &tl, kq_dot_q4_0, w, ws, x, xs, k, nr, n, y, ldy);
+static const xtiles xq4_0_packed = {xq4_0_mv, xq4_0_mv4, xq4_0_mv_packed, xq4_0_ws, 0, true};
+static const xtiles xq8_0_packed = {xq8_0_mv, xq8_0_mv4, xq8_0_mv_packed, xq8_0_ws, xq8_0_ws_packed, false};
+
+void kq_gemm_q4_0_packed(KQ_GEMM_ARGS) { xdrive(K_Q4_0, &xq4_0_packed, kq_dot_q4_0, NULL, w, ws, x, xs, k, nr, n, y, ldy); }
+void kq_gemm_q8_0_packed(KQ_GEMM_ARGS) { xdrive(K_Q8_0, &xq8_0_packed, kq_dot_q8_0, NULL, w, ws, x, xs, k, nr, n, y, ldy); }
+
+/* Activations prepared once for many calls (kq_prep in matmul.h): Q4_0 and Q8_0, plain or packed. */
+size_t kq_simd_prep_bytes(uint32_t type, int64_t k, int64_t n) {
+    return type == KQ_Q4_0 || type == KQ_Q8_0 ? xprep_bytes(type == KQ_Q4_0 ? K_Q4_0 : K_Q8_0, k / QK32, n) : 0;
 }
 
-void kq_gemm_q8_0_packed(KQ_GEMM_ARGS) {
-    static const xtiles tl = {xq8_0_mv, xq8_0_mv4, xq8_0_mv_packed, xq8_0_ws, xq8_0_ws_packed, false};
-    xdrive(K_Q8_0, &tl, kq_dot_q8_0, w, ws, x, xs, k, nr, n, y, ldy);
+void kq_simd_prep(uint32_t type, const void *x, size_t xs, int64_t k, int64_t n, int64_t t0, int64_t t1, void *pre) {
+    xprep(type == KQ_Q4_0 ? K_Q4_0 : K_Q8_0, x, xs, k / QK32, n, t0, t1, pre);
+}
+
+void kq_simd_gemm_prep(uint32_t type, bool packed, const void *pre, KQ_GEMM_ARGS) {
+    if (type == KQ_Q4_0)
+        xdrive(K_Q4_0, packed ? &xq4_0_packed : &xq4_0_plain, kq_dot_q4_0, pre, w, ws, x, xs, k, nr, n, y, ldy);
+    else
+        xdrive(K_Q8_0, packed ? &xq8_0_packed : &xq8_0_plain, kq_dot_q8_0, pre, w, ws, x, xs, k, nr, n, y, ldy);
 }
 
 #else

@@ -291,6 +291,16 @@ static void test_special_scale(uint32_t type) {
  * they were, and kq_matmul on the packed matrix giving the scalar dot's bits on the plain one for any
  * split of rows (at multiples of 8, as the engine's threads cut) and tokens, with edge-case scales and
  * an Inf / NaN scale in one block (that group's rows go to the scalar reference). */
+/* How many of got[t * rows + r] differ in bits from the scalar dot of weight row r (w, stride wb) and
+ * activation row t (xq, stride xb); *at: the first such index. */
+static int64_t diff_vs_dot(const kq_traits *tr, const uint8_t *w, size_t wb, const uint8_t *xq, size_t xb, int64_t k,
+                           int64_t rows, int64_t n, const float *got, int64_t *at) {
+    int64_t bad = 0;
+    for (int64_t i = 0; i < rows * n; i++)
+        if (KQ_EXACT_FMA <= 1 && !same_bits(tr->dot(w + (i % rows) * wb, xq + (i / rows) * xb, k), got[i]) && !bad++) *at = i;
+    return bad;
+}
+
 static void test_packed(uint32_t type) {
     const uint32_t packed = kq_packed(type);
 #ifdef __wasm_simd128__
@@ -335,20 +345,70 @@ static void test_packed(uint32_t type) {
                             kq_matmul(packed, wp, k, rcut[c], r1, xq + xb, n - 1, got + rows, rows);
                         }
                     }
-                    for (int64_t t = 0; t < n; t++)
-                        for (int64_t r = 0; r < rows; r++) {
-                            const float ref = tr->dot(w + r * wb, xq + t * xb, k), b = got[t * rows + r];
-                            const int ok = KQ_EXACT_FMA > 1 || same_bits(ref, b);
-                            cases++;
-                            if (!ok && fails++ < 5)
-                                CHECK(ok, "packed %s k=%lld rows=%lld n=%lld mode=%d split=%d r=%lld t=%lld: ref %a got %a",
-                                      tr->name, (long long)k, (long long)rows, (long long)n, mode, split, (long long)r,
-                                      (long long)t, ref, b);
-                        }
+                    int64_t at = 0;
+                    const int64_t bad = diff_vs_dot(tr, w, wb, xq, xb, k, rows, n, got, &at);
+                    cases++;
+                    if (bad && fails++ < 5)
+                        CHECK(!bad, "packed %s k=%lld rows=%lld n=%lld mode=%d split=%d: %lld differ, first r=%lld t=%lld",
+                              tr->name, (long long)k, (long long)rows, (long long)n, mode, split, (long long)bad,
+                              (long long)(at % rows), (long long)(at / rows));
                 }
                 free(w), free(wp), free(xq), free(scratch), free(src), free(got);
             }
-    CHECK(fails == 0, "packed %s: %d of %d results differ", tr->name, fails, cases);
+    CHECK(fails == 0, "packed %s: %d of %d cases differ", tr->name, fails, cases);
+}
+
+/* Activations prepared once (kq_prep, token slices in any order) and shared by kq_matmul_prep calls on
+ * any row ranges: the bits of the scalar dot, packed or plain, for token counts around the kernels'
+ * chunk (32) and pair sizes, with an Inf / NaN weight scale in some cases. */
+static void test_prep(uint32_t type) {
+    const kq_traits *tr = kq_get(type);
+    static const int64_t ns[] = {1, 2, 7, 32, 33, 45}, ks[] = {64, 1280};
+    int fails = 0, cases = 0;
+    for (unsigned ki = 0; ki < 2; ki++)
+        for (unsigned ni = 0; ni < 6; ni++)
+            for (int packed = 0; packed < 2; packed++) {
+                const int64_t k = ks[ki], n = ns[ni], rows = 27;
+                const uint32_t id = packed ? kq_packed(type) : type;
+                const size_t wb = kq_row_bytes(type, k), xb = kq_row_bytes(tr->vec_type, k);
+                const size_t pb = kq_prep_bytes(id, k, n);
+#ifdef __wasm_simd128__
+                CHECK(pb > 0, "%s k=%lld n=%lld: a prepared form", tr->name, (long long)k, (long long)n);
+#endif
+                if (!id || !pb) continue;
+                uint8_t *w = malloc(wb * rows), *xq = malloc(xb * (size_t)n), *scratch = malloc(kq_pack_scratch(type, k));
+                uint8_t *raw = malloc(pb + 16);
+                float *src = malloc(sizeof(float) * (size_t)k), *got = malloc(sizeof(float) * (size_t)(rows * n));
+                if (!w || !xq || !scratch || !raw || !src || !got) {
+                    CHECK(0, "out of memory");
+                    return;
+                }
+                fill_rows(type, w, k, rows, 0, src);
+                if (ni % 3 == 2) put16(w + 9 * wb + (size_t)(k / 64) * tr->bytes, ni % 2 ? 0x7C00 : 0xFE00);
+                fill_rows(tr->vec_type, xq, k, n, 0, src);
+                uint8_t *wp = malloc(wb * rows);
+                if (!wp) {
+                    CHECK(0, "out of memory");
+                    return;
+                }
+                memcpy(wp, w, wb * rows);
+                if (packed) kq_pack(type, wp, k, rows, scratch);
+                void *prep = (void *)(((uintptr_t)raw + 15) & ~(uintptr_t)15);
+                /* slices of 3 tokens, last one first */
+                for (int64_t t0 = (n - 1) / 3 * 3; t0 >= 0; t0 -= 3) kq_prep(id, xq, k, n, t0, t0 + 3 < n ? t0 + 3 : n, prep);
+                for (int64_t i = 0; i < rows * n; i++) got[i] = -1.0f;
+                kq_matmul_prep(id, wp, k, 8, 24, xq, prep, n, got, rows); /* rows in three calls */
+                kq_matmul_prep(id, wp, k, 0, 8, xq, prep, n, got, rows);
+                kq_matmul_prep(id, wp, k, 24, rows, xq, prep, n, got, rows);
+                int64_t at = 0;
+                const int64_t bad = diff_vs_dot(tr, w, wb, xq, xb, k, rows, n, got, &at);
+                cases++;
+                if (bad && fails++ < 5)
+                    CHECK(!bad, "prep %s k=%lld n=%lld packed=%d: %lld differ, first r=%lld t=%lld", tr->name, (long long)k,
+                          (long long)n, packed, (long long)bad, (long long)(at % rows), (long long)(at / rows));
+                free(w), free(wp), free(xq), free(scratch), free(raw), free(src), free(got);
+            }
+    CHECK(fails == 0, "prep %s: %d of %d cases differ", tr->name, fails, cases);
 }
 
 /* The activation quantizers: kq_round_acts (fast path) vs the table's scalar quantize. */
@@ -471,6 +531,8 @@ int main(void) {
     for (unsigned i = 0; i < 6; i++) test_special_scale(types[i]); /* the 32-element block types */
     test_packed(KQ_Q4_0);
     test_packed(KQ_Q8_0);
+    test_prep(KQ_Q4_0);
+    test_prep(KQ_Q8_0);
     test_quantizers();
     test_fma_midpoint();
     return check_report("test_simd");
