@@ -70,7 +70,7 @@ void lfm2_context_free(lfm2_context *c) {
     float *bufs[] = {c->conv, c->ckpt, c->x, c->h, c->delta, c->big, c->big2, c->att, c->q, c->kk, c->vv,
                      c->bxs, c->probs, c->wsel, c->moe_out, c->row, c->scores};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
-    free(c->sel), free(c->xq), free(c->tokens);
+    free(c->sel), free(c->xq), free(c->prep_raw), free(c->tokens);
     free(c);
 }
 

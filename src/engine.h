@@ -44,6 +44,8 @@ struct lfm2_context {
     float *scores;        /* [n_threads][query heads per KV head][n_ctx] attention scores */
     int32_t *sel;         /* chosen experts per token */
     void *xq;             /* activations rounded for the fast path */
+    void *prep_raw;       /* activations prepared for the kernels (kq_prep), grown as needed */
+    size_t prep_cap;
 };
 
 /* Evaluate n tokens (n <= LFM2_MAX_BATCH) at positions n_past.., writing logits when logits is

@@ -3,6 +3,8 @@
  * whatever the chunk size, so a batch and one-token steps give identical logits. */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "attn.h"
@@ -18,42 +20,114 @@ typedef struct {
     int64_t k, rows, n;
     const float *x;
     float *y;
-    int64_t chunk;      /* rows per share: a multiple of 8, for the SIMD row groups */
-    atomic_llong next;  /* first row of the next share to take */
+    /* A SwiGLU pair (w2 non-NULL): w is the gate and w2 (type2, same shape) the up projection into y2;
+     * each share then leaves silu(gate) * up in y for its rows, so that the products run in parallel
+     * and both matrices take one rounding of x and one wake of the workers. */
+    uint32_t type2;
+    const void *w2;
+    float *y2;
+    void *prep, *prep2;  /* x prepared for w's kernels (kq_prep), or NULL; prep2: the same for w2, or NULL */
+    atomic_llong tnext;  /* first token of the next slice to round */
+    atomic_llong tdone;  /* tokens rounded */
+    atomic_llong next;   /* first row of the next share to take */
 } matmul_job;
 
-/* Each thread takes shares of the rows until none is left, so that a thread busy elsewhere (the
- * caller reading) leaves its part to the others. Every row is computed the same way whoever
- * computes it, in whatever share, so any thread count gives the same bits. */
+static float silu(float a) { return a / (1.0f + expf(-a)); }
+
+static void matmul_rows(const matmul_job *j, uint32_t type, const void *w, const void *prep, float *y, int64_t r0,
+                        int64_t r1, int ith) {
+    struct lfm2_context *c = j->c;
+    if (c->m->reference)
+        kq_matmul_ref(type, w, j->k, r0, r1, j->x, j->n, y, j->rows, c->row + (size_t)ith * c->row_stride);
+    else
+        kq_matmul_prep(type, w, j->k, r0, r1, c->xq, prep, j->n, y, j->rows);
+}
+
+/* First the threads round (and prepare) the activations, a few tokens at a time, and wait until all
+ * are; then each takes shares of the rows until none is left, smaller ones as fewer remain, so that
+ * they finish together and a thread busy elsewhere (the caller reading) leaves its part to the others.
+ * Every row is computed the same way whoever computes it, in whatever share, so any thread count gives
+ * the same bits. */
 static void matmul_part(void *arg, int ith, int nth) {
     matmul_job *j = arg;
-    (void)nth;
-    for (int64_t r0; (r0 = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed)) < j->rows;) {
-        const int64_t r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
-        if (j->c->m->reference)
-            kq_matmul_ref(j->type, j->w, j->k, r0, r1, j->x, j->n, j->y, j->rows, j->c->row + (size_t)ith * j->c->row_stride);
-        else
-            kq_matmul(j->type, j->w, j->k, r0, r1, j->c->xq, j->n, j->y, j->rows);
+    struct lfm2_context *c = j->c;
+    if (!c->m->reference) {
+        const size_t rb = kq_act_bytes(j->type, j->k, 1);
+        for (int64_t t0; (t0 = atomic_fetch_add_explicit(&j->tnext, 4, memory_order_relaxed)) < j->n;) {
+            const int64_t t1 = t0 + 4 < j->n ? t0 + 4 : j->n;
+            kq_round_acts(j->type, j->x + t0 * j->k, j->k, t1 - t0, (uint8_t *)c->xq + (size_t)t0 * rb);
+            if (j->prep) kq_prep(j->type, c->xq, j->k, j->n, t0, t1, j->prep);
+            atomic_fetch_add_explicit(&j->tdone, t1 - t0, memory_order_release);
+        }
+        while (atomic_load_explicit(&j->tdone, memory_order_acquire) < j->n) {}
     }
+    for (;;) {
+        int64_t r0 = atomic_load_explicit(&j->next, memory_order_relaxed), r1;
+        do { /* a share: an nth of what is left, halved, in multiples of 8 rows (the SIMD row groups), >= 32 */
+            if (r0 >= j->rows) return;
+            const int64_t want = ((j->rows - r0) / (2 * nth) + 7) & ~(int64_t)7;
+            r1 = r0 + (want > 32 ? want : 32);
+            if (r1 > j->rows) r1 = j->rows;
+        } while (!atomic_compare_exchange_weak_explicit(&j->next, &r0, r1, memory_order_relaxed, memory_order_relaxed));
+        matmul_rows(j, j->type, j->w, j->prep, j->y, r0, r1, ith);
+        if (!j->w2) continue;
+        matmul_rows(j, j->type2, j->w2, j->prep2, j->y2, r0, r1, ith);
+        for (int64_t t = 0; t < j->n; t++)
+            for (int64_t r = r0; r < r1; r++) j->y[t * j->rows + r] = silu(j->y[t * j->rows + r]) * j->y2[t * j->rows + r];
+    }
+}
+
+/* The buffer for x prepared for a type's kernels (kq_prep), grown as needed; NULL when the type has
+ * none, when memory is short (the kernels then prepare it per call) or on the reference path. */
+static void *prep_buffer(struct lfm2_context *c, uint32_t type, int64_t k, int64_t n) {
+    const size_t need = c->m->reference ? 0 : kq_prep_bytes(type, k, n);
+    if (!need) return NULL;
+    if (need > c->prep_cap) {
+        void *p = realloc(c->prep_raw, need + 16);
+        if (!p) return NULL;
+        c->prep_raw = p;
+        c->prep_cap = need;
+    }
+    return (void *)(((uintptr_t)c->prep_raw + 15) & ~(uintptr_t)15);
+}
+
+static void matmul_run(struct lfm2_context *c, matmul_job *j) {
+    lfm2_pool *pool = c->m->pool;
+    /* a small product is not worth waking the workers */
+    if (j->rows * j->k * j->n < 65536) {
+        matmul_part(j, 0, 1);
+        return;
+    }
+    pool_start(pool, matmul_part, j);
+    /* Only this thread may read the model: while the workers compute, it reads the expert slabs
+     * queued by weights_hold, then takes what is left of the rows. */
+    while (pool_busy(pool) && weights_read_step(c->m->w)) {}
+    pool_join(pool);
 }
 
 /* y[t][r] = W[r] . x[t] for all rows of a matrix with k columns. */
 static void matmul(struct lfm2_context *c, uint32_t type, const void *w, int64_t k, int64_t rows,
                    const float *x, int64_t n, float *y) {
-    if (!c->m->reference) kq_round_acts(type, x, k, n, c->xq);
-    lfm2_pool *pool = c->m->pool;
-    const int64_t shares = 4 * (int64_t)pool_size(pool); /* a few per thread: late threads even out */
-    matmul_job j = {c, type, w, k, rows, n, x, y, ((rows + shares - 1) / shares + 7) & ~(int64_t)7, 0};
-    /* a small product is not worth waking the workers */
-    if (rows * k * n < 65536) {
-        matmul_part(&j, 0, 1);
+    matmul_job j = {.c = c, .type = type, .w = w, .k = k, .rows = rows, .n = n, .x = x, .y = y,
+                    .prep = prep_buffer(c, type, k, n)};
+    matmul_run(c, &j);
+}
+
+/* g = silu(Wg x) * (Wu x) for gate and up matrices of `rows` rows (u: scratch for Wu x). */
+static void swiglu(struct lfm2_context *c, uint32_t type_g, const void *wg, uint32_t type_u, const void *wu, int64_t k,
+                   int64_t rows, const float *x, int64_t n, float *g, float *u) {
+    if (!c->m->reference && kq_get(type_g & ~KQ_PACKED)->vec_type != kq_get(type_u & ~KQ_PACKED)->vec_type) {
+        matmul(c, type_g, wg, k, rows, x, n, g); /* the two want different roundings of x */
+        matmul(c, type_u, wu, k, rows, x, n, u);
+        for (int64_t i = 0; i < n * rows; i++) g[i] = silu(g[i]) * u[i];
         return;
     }
-    pool_start(pool, matmul_part, &j);
-    /* Only this thread may read the model: while the workers compute, it reads the expert slabs
-     * queued by weights_hold, then takes what is left of the rows. */
-    while (pool_busy(pool) && weights_read_step(c->m->w)) {}
-    pool_join(pool);
+    /* one preparation serves both when their kernels take x alike */
+    void *prep = prep_buffer(c, type_g, k, n);
+    matmul_job j = {.c = c, .type = type_g, .w = wg, .k = k, .rows = rows, .n = n, .x = x, .y = g,
+                    .type2 = type_u, .w2 = wu, .y2 = u, .prep = prep,
+                    .prep2 = (type_g & ~KQ_PACKED) == (type_u & ~KQ_PACKED) ? prep : NULL};
+    matmul_run(c, &j);
 }
 
 static void matmul_t(struct lfm2_context *c, const lfm2_tensor *t, const float *x, int64_t n, float *y) {
@@ -67,8 +141,6 @@ static void rms_norm(float *out, const float *x, const float *w, int64_t n, floa
     const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
 }
-
-static float silu(float a) { return a / (1.0f + expf(-a)); }
 
 /* RoPE, NeoX style: pairs (i, i + hd/2), angle pos * theta^(-2i/hd) built up as ggml does. */
 static void rope_neox(float *v, int64_t hd, int64_t pos, float theta_base) {
@@ -182,9 +254,8 @@ static void attention(struct lfm2_context *c, const lfm2_layer *l, float *kc, fl
 static void dense_ffn(struct lfm2_context *c, const lfm2_layer *l, uint32_t n, float *out) {
     const int64_t F = l->ffn_gate.info->ne[1];
     float *g = c->big, *u = c->big2;
-    matmul_t(c, &l->ffn_gate, c->h, n, g);
-    matmul_t(c, &l->ffn_up, c->h, n, u);
-    for (int64_t i = 0; i < n * F; i++) g[i] = silu(g[i]) * u[i];
+    swiglu(c, l->ffn_gate.ktype, l->ffn_gate.data, l->ffn_up.ktype, l->ffn_up.data, l->ffn_gate.info->ne[0], F, c->h, n,
+           g, u);
     matmul_t(c, &l->ffn_down, g, n, out);
 }
 
@@ -210,9 +281,7 @@ static lfm2_status moe_experts(struct lfm2_context *c, const lfm2_layer *l, uint
             lfm2_status s = weights_expert(c->m->w, il, (uint32_t)e, &ex);
             if (s != LFM2_OK) return s;
             for (uint32_t i = 0; i < m; i++) memcpy(hx + i * E, c->h + rows[i] * E, (size_t)E * sizeof *hx);
-            matmul(c, type_g, ex.gate, E, F, hx, m, g);
-            matmul(c, type_u, ex.up, E, F, hx, m, u);
-            for (int64_t i = 0; i < (int64_t)m * F; i++) g[i] = silu(g[i]) * u[i];
+            swiglu(c, type_g, ex.gate, type_u, ex.up, E, F, hx, m, g, u);
             matmul(c, type_d, ex.down, F, E, g, m, d);
             weights_expert_release(c->m->w, il, (uint32_t)e);
             for (uint32_t i = 0; i < m; i++) {
