@@ -496,6 +496,16 @@ KQ_INLINE int xtile_mv_packed(int kind, const uint8_t *w, const v128_t *yp, cons
 #define QG 4    /* tokens per pass over a block's 4 vectors: 4 masked, 4 sums, 4 splats, 3 masks live */
 #define QB 32   /* blocks per pass over all rows, so that their splats (QB x 32 tokens x 256 bytes) stay in L2 */
 
+/* Lane t of v in all four lanes (t a constant after inlining). */
+KQ_INLINE v128_t lane_splat(v128_t v, int t) {
+    switch (t) {
+    case 0: return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0);
+    case 1: return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1);
+    case 2: return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2);
+    default: return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3);
+    }
+}
+
 /* The splats of tokens [t0, t1) of prep_acts' chunk (np tokens, nb blocks). */
 static void splat_acts(const v128_t *yp, int64_t nb, int64_t np, int64_t t0, int64_t t1, v128_t *yq) {
     for (int64_t i = 0; i < nb; i++)
@@ -503,11 +513,9 @@ static void splat_acts(const v128_t *yp, int64_t nb, int64_t np, int64_t t0, int
             const v128_t *p = yp + (size_t)(i * np + t) * XP_V;
             v128_t *q = yq + (size_t)(i * np + t) * QS_V;
             KQ_UNROLL
-            for (int m = 0; m < 4; m++) {
-                q[m] = wasm_i32x4_shuffle(p[m], p[m], 0, 0, 0, 0);
-                q[4 + m] = wasm_i32x4_shuffle(p[m], p[m], 1, 1, 1, 1);
-                q[8 + m] = wasm_i32x4_shuffle(p[m], p[m], 2, 2, 2, 2);
-                q[12 + m] = wasm_i32x4_shuffle(p[m], p[m], 3, 3, 3, 3);
+            for (int v = 0; v < 4; v++) {
+                KQ_UNROLL
+                for (int m = 0; m < 4; m++) q[4 * v + m] = lane_splat(p[m], v);
             }
         }
 }
@@ -533,15 +541,6 @@ KQ_INLINE void quad_sums(const volatile v128_t *R, const v128_t *pq, int TG, v12
                                                                       wasm_i32x4_dot_i16x8(q3, a[3]))));
             KQ_PIN(S[t]);
         }
-    }
-}
-
-KQ_INLINE v128_t lane_splat(v128_t v, int t) {
-    switch (t) {
-    case 0: return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0);
-    case 1: return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1);
-    case 2: return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2);
-    default: return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3);
     }
 }
 
@@ -641,7 +640,6 @@ static int xq8_0_ws_packed(const uint8_t *w, size_t ws, int pr, const v128_t *yp
     return xtile_ws(K_Q8_0, 1, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);
 }
 
-/* The tiles of a layout: plain rows, or (mv8 / ws2 non-NULL) packed groups of 8 rows first. */
 /* The tiles of a layout: plain rows, or (mv8 non-NULL) packed groups of 8 rows first, whose batches take
  * ws2 (Q8_0) or xtile_quad (Q4_0: quad). */
 typedef struct {
@@ -659,19 +657,17 @@ typedef struct {
     int32_t *yc;
 } xacts;
 
+/* Whether shared preparation (xprep) makes splats: a Q4_0 batch may meet packed rows (xtile_quad). */
 KQ_INLINE bool xsplats(int kind, int64_t n) { return kind == K_Q4_0 && n > 1; }
 
-KQ_INLINE size_t xper(int kind, int64_t n) {
-    return XP_V * sizeof(v128_t) + (xsplats(kind, n) ? QS_V * sizeof(v128_t) : 0) + 2 * sizeof(float) + sizeof(int32_t);
-}
-
-/* Bytes of one chunk (room for XT tokens; 1 when n == 1) and of all of n tokens' prepared activations. */
-KQ_INLINE size_t xchunk_bytes(int kind, int64_t nb, int64_t n) {
-    return (size_t)(nb * (n == 1 ? 1 : XT)) * xper(kind, n);
+/* Bytes of one chunk (room for XT tokens; 1 when n == 1), with or without splats. */
+KQ_INLINE size_t xchunk_bytes(int64_t nb, int64_t n, bool splats) {
+    const size_t per = XP_V * sizeof(v128_t) + (splats ? QS_V * sizeof(v128_t) : 0) + 2 * sizeof(float) + sizeof(int32_t);
+    return (size_t)(nb * (n == 1 ? 1 : XT)) * per;
 }
 
 KQ_INLINE size_t xprep_bytes(int kind, int64_t nb, int64_t n) {
-    return (size_t)((n + XT - 1) / XT) * xchunk_bytes(kind, nb, n);
+    return (size_t)((n + XT - 1) / XT) * xchunk_bytes(nb, n, xsplats(kind, n));
 }
 
 /* The arrays of a chunk of np tokens at base. */
@@ -701,7 +697,7 @@ static void xprep(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t n, 
     for (int64_t t = t0; t < t1;) {
         const int64_t c = t / XT, T = xchunk_tokens(n, c), np = xpadded(n, T);
         const int64_t lo = t - c * XT, hi = t1 - c * XT < T ? t1 - c * XT : T;
-        const xacts a = xlayout((uint8_t *)pre + (size_t)c * xchunk_bytes(kind, nb, n), nb, np, xsplats(kind, n));
+        const xacts a = xlayout((uint8_t *)pre + (size_t)c * xchunk_bytes(nb, n, xsplats(kind, n)), nb, np, xsplats(kind, n));
         prep_chunk(kind, x + (size_t)(c * XT) * xs, xs, nb, T, np, lo, hi, xsplats(kind, n), &a);
         t = c * XT + hi;
     }
@@ -719,9 +715,10 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
     const int64_t nb = k / QK32;
     const int64_t npk = tl->mv8 ? nr - nr % PK_ROWS : 0; /* packed rows */
     const bool quad = tl->quad && n > 1 && npk > 0;
+    const bool splats = pre ? xsplats(kind, n) : quad; /* in a shared buffer, or only if used */
     void *heap = NULL;
     if (!pre) { /* one chunk at a time */
-        heap = malloc(xchunk_bytes(kind, nb, n) + 16);
+        heap = malloc(xchunk_bytes(nb, n, splats) + 16);
         if (!heap) {
             for (int64_t r = 0; r < npk; r += PK_ROWS) redo_packed(kind, wb + (size_t)r * ws, 0, PK_ROWS, xb, xs, k, n, y + r, ldy);
             kq_redo(dot, wb + (size_t)npk * ws, ws, xb, xs, k, nr - npk, n, y + npk, ldy);
@@ -732,10 +729,9 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
     bool bad_quad = false;
     for (int64_t t = 0; t < n; t += XT) {
         const int64_t T = xchunk_tokens(n, t / XT), TP = xpadded(n, T);
-        const bool splats = xsplats(kind, n);
         xacts a;
         if (pre) {
-            a = xlayout((uint8_t *)pre + (size_t)(t / XT) * xchunk_bytes(kind, nb, n), nb, TP, splats);
+            a = xlayout((uint8_t *)pre + (size_t)(t / XT) * xchunk_bytes(nb, n, splats), nb, TP, splats);
         } else {
             a = xlayout((void *)(((uintptr_t)heap + 15) & ~(uintptr_t)15), nb, TP, splats);
             prep_chunk(kind, xb + (size_t)t * xs, xs, nb, T, TP, 0, T, splats, &a);
@@ -786,7 +782,7 @@ size_t kq_simd_prep_bytes(uint32_t type, int64_t k, int64_t n) {
 }
 
 void kq_simd_prep(uint32_t type, const void *x, size_t xs, int64_t k, int64_t n, int64_t t0, int64_t t1, void *pre) {
-    xprep(type == KQ_Q4_0 ? K_Q4_0 : K_Q8_0, x, xs, k / QK32, n, t0, t1, pre);
+    if (type == KQ_Q4_0 || type == KQ_Q8_0) xprep(type == KQ_Q4_0 ? K_Q4_0 : K_Q8_0, x, xs, k / QK32, n, t0, t1, pre);
 }
 
 void kq_simd_gemm_prep(uint32_t type, bool packed, const void *pre, KQ_GEMM_ARGS) {

@@ -26,7 +26,7 @@ typedef struct {
     uint32_t type2;
     const void *w2;
     float *y2;
-    void *prep, *prep2;  /* x prepared for w's kernels (kq_prep), or NULL; prep2: the same for w2, or NULL */
+    void *prep;          /* x prepared for w's kernels (kq_prep), or NULL; w2 shares it if of w's type */
     atomic_llong tnext;  /* first token of the next slice to round */
     atomic_llong tdone;  /* tokens rounded */
     atomic_llong next;   /* first row of the next share to take */
@@ -71,7 +71,8 @@ static void matmul_part(void *arg, int ith, int nth) {
         } while (!atomic_compare_exchange_weak_explicit(&j->next, &r0, r1, memory_order_relaxed, memory_order_relaxed));
         matmul_rows(j, j->type, j->w, j->prep, j->y, r0, r1, ith);
         if (!j->w2) continue;
-        matmul_rows(j, j->type2, j->w2, j->prep2, j->y2, r0, r1, ith);
+        matmul_rows(j, j->type2, j->w2, (j->type2 & ~KQ_PACKED) == (j->type & ~KQ_PACKED) ? j->prep : NULL, j->y2, r0,
+                    r1, ith);
         for (int64_t t = 0; t < j->n; t++)
             for (int64_t r = r0; r < r1; r++) j->y[t * j->rows + r] = silu(j->y[t * j->rows + r]) * j->y2[t * j->rows + r];
     }
@@ -122,11 +123,8 @@ static void swiglu(struct lfm2_context *c, uint32_t type_g, const void *wg, uint
         for (int64_t i = 0; i < n * rows; i++) g[i] = silu(g[i]) * u[i];
         return;
     }
-    /* one preparation serves both when their kernels take x alike */
-    void *prep = prep_buffer(c, type_g, k, n);
     matmul_job j = {.c = c, .type = type_g, .w = wg, .k = k, .rows = rows, .n = n, .x = x, .y = g,
-                    .type2 = type_u, .w2 = wu, .y2 = u, .prep = prep,
-                    .prep2 = (type_g & ~KQ_PACKED) == (type_u & ~KQ_PACKED) ? prep : NULL};
+                    .type2 = type_u, .w2 = wu, .y2 = u, .prep = prep_buffer(c, type_g, k, n)};
     matmul_run(c, &j);
 }
 
