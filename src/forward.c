@@ -354,6 +354,7 @@ lfm2_status lfm2_forward_chunk(struct lfm2_context *c, const int32_t *tokens, ui
 
     float *delta = c->delta;
     uint32_t i_attn = 0, i_conv = 0;
+    uint32_t m = n; /* the tokens whose hidden states are still needed: rows [0, m) of x */
     for (uint32_t il = 0; il < hp->n_layer; il++) {
         const lfm2_layer *l = &g->layers[il];
         for (uint32_t t = 0; t < n; t++) rms_norm(c->h + t * E, c->x + t * E, l->attn_norm.data, E, hp->eps);
@@ -365,22 +366,28 @@ lfm2_status lfm2_forward_chunk(struct lfm2_context *c, const int32_t *tokens, ui
             i_conv++;
         }
         for (int64_t i = 0; i < n * E; i++) c->x[i] += delta[i];
-        for (uint32_t t = 0; t < n; t++) rms_norm(c->h + t * E, c->x + t * E, l->ffn_norm.data, E, hp->eps);
+        /* The last layer's mixer fed the caches and states of every token; its FFN only serves the
+         * tokens that get logits (as llama.cpp's output selection does): none, the last, or all. */
+        if (il == hp->n_layer - 1) {
+            const uint32_t first = !logits ? n : last_only ? n - 1 : 0;
+            m = n - first;
+            memmove(c->x, c->x + (size_t)first * E, (size_t)m * E * sizeof *c->x);
+            if (!m) break;
+        }
+        for (uint32_t t = 0; t < m; t++) rms_norm(c->h + t * E, c->x + t * E, l->ffn_norm.data, E, hp->eps);
         if (l->moe) {
-            lfm2_status s = moe_ffn(c, l, il, n, delta);
+            lfm2_status s = moe_ffn(c, l, il, m, delta);
             if (s != LFM2_OK) return s;
         } else {
-            dense_ffn(c, l, n, delta);
+            dense_ffn(c, l, m, delta);
         }
-        for (int64_t i = 0; i < n * E; i++) c->x[i] += delta[i];
+        for (int64_t i = 0; i < m * E; i++) c->x[i] += delta[i];
     }
     for (uint32_t t = 0; t < n; t++) c->tokens[c->n_past + t] = tokens[t]; /* may alias (rewind) */
     if (logits) {
         const lfm2_tensor *out = g->output.info ? &g->output : &g->tok_embd;
-        const uint32_t first = last_only ? n - 1 : 0;
-        for (uint32_t t = first; t < n; t++)
-            rms_norm(c->h + (t - first) * E, c->x + t * E, g->out_norm.data, E, hp->eps);
-        matmul_t(c, out, c->h, n - first, logits);
+        for (uint32_t t = 0; t < m; t++) rms_norm(c->h + t * E, c->x + t * E, g->out_norm.data, E, hp->eps);
+        matmul_t(c, out, c->h, m, logits);
     }
     c->n_past += n;
     return LFM2_OK;

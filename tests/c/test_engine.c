@@ -122,6 +122,37 @@ static void check_batch_decode_truncate(const char *name, float tol) {
     fclose(fp);
 }
 
+/* A prompt of two chunks (over LFM2_MAX_BATCH = 64 tokens) evaluated for all logits, for the last
+ * only, and for none: the last layer's FFN then runs for fewer tokens, but the last row and the state
+ * left behind (seen through the next token's logits) are the same bits. */
+static void check_outputs(const char *name) {
+    FILE *fp;
+    lfm2_model *m = open_model(name, 0, &fp);
+    if (!m) return;
+    const size_t V = (size_t)lfm2_model_n_vocab(m);
+    enum { N = 80 };
+    int32_t prompt[N + 1];
+    for (int i = 0; i <= N; i++) prompt[i] = PROMPT[(i * 7) % 24];
+    float *all = malloc(N * V * sizeof *all), *last = malloc(V * sizeof *last);
+    float *next[3] = {malloc(V * sizeof(float)), malloc(V * sizeof(float)), malloc(V * sizeof(float))};
+    lfm2_context *c = NULL;
+    CHECK(lfm2_context_new(m, 128, &c) == LFM2_OK, "%s", lfm2_last_error());
+    for (int mode = 0; mode < 3 && c; mode++) { /* all logits, the last only, none */
+        CHECK(lfm2_truncate(c, 0) == LFM2_OK, "%s", lfm2_last_error());
+        float *out = mode == 0 ? all : mode == 1 ? last : NULL;
+        CHECK(lfm2_eval(c, prompt, N, out, mode == 0) == LFM2_OK, "%s mode %d: %s", name, mode, lfm2_last_error());
+        CHECK(lfm2_eval(c, prompt + N, 1, next[mode], 0) == LFM2_OK, "%s: %s", name, lfm2_last_error());
+    }
+    CHECK(memcmp(all + (N - 1) * V, last, V * sizeof *last) == 0, "%s: last-only row differs from all-logits row",
+          name);
+    CHECK(memcmp(next[0], next[1], V * sizeof(float)) == 0, "%s: state after a last-only eval differs", name);
+    CHECK(memcmp(next[0], next[2], V * sizeof(float)) == 0, "%s: state after a no-logits eval differs", name);
+    free(all), free(last), free(next[0]), free(next[1]), free(next[2]);
+    lfm2_context_free(c);
+    lfm2_model_free(m);
+    fclose(fp);
+}
+
 /* The same logits, bit for bit, whatever the thread count (both paths). */
 static void check_threads(const char *name, int reference) {
     float *out[2] = {NULL, NULL};
@@ -216,6 +247,9 @@ int main(void) {
     for (int i = 0; i < 4; i++) check_reference(quant[i], 1e-2f);
     check_batch_decode_truncate("tiny-f32", 1e-4f);
     check_batch_decode_truncate("dense-q4_0", 0);
+    check_outputs("tiny-q4_0");
+    check_outputs("kq2-q8_0-exps_q4_0");
+    check_outputs("dense-q4_0");
     check_threads("kq2-q5_k_m", 0);
     check_threads("kq2-f32", 1);
     check_budget("tiny-q4_0", false);
