@@ -485,15 +485,13 @@ KQ_INLINE int xtile_mv_packed(int kind, const uint8_t *w, const v128_t *yp, cons
     return xspecial(wasm_u32x4_max(wasm_i32x4_shl(sp, 16), wasm_v128_and(sp, wasm_i32x4_splat((int32_t)0xFFFF0000))));
 }
 
-/* Batch tile of packed Q4_0 with rows as lanes: 4 rows (quarter qd of a group) x np tokens. A block's 4
- * quant runs are transposed so that vector v holds bytes 4v..4v+3 of each row (i16 lanes 2r, 2r + 1 are
- * row r). Masked four ways as nibs does, each i32x4.dot against an activation pair splat over the lanes
- * adds to the 4 rows' sums in place: no horizontal reduction (xsum4), and four tokens share each masked
- * vector; 1.05-1.13x the 2-row tile (xtile_ws) on expert and dense shapes. The pair for vector v and mask
- * m is i32 lane v of prep_acts' vector m; splat_acts writes the splats out (QS_V vectors per token and
- * block) because V8 gives load32_splat no address offset (each would cost an address register). */
+/* Batch tile of packed Q4_0 with rows as lanes (xtile_oct). Each quad (4 rows) of a block has its 4 quant
+ * runs transposed so that vector v holds bytes 4v..4v+3 of each row (i16 lanes 2r, 2r + 1 are row r).
+ * Masked four ways as nibs does, each i32x4.dot against an activation pair splat over the lanes adds to
+ * the 4 rows' sums in place: no horizontal reduction (xsum4). The pair for vector v and mask m is i32
+ * lane v of prep_acts' vector m; splat_acts writes the splats out (QS_V vectors per token and block)
+ * because V8 gives load32_splat no address offset (each would cost an address register). */
 #define QS_V 16 /* splat vectors per token and block */
-#define QG 4    /* tokens per pass over a block's 4 vectors: 4 masked, 4 sums, 4 splats, 3 masks live */
 #define QB 32   /* blocks per pass over all rows, so that their splats (QB x 32 tokens x 256 bytes) stay in L2 */
 
 /* Lane t of v in all four lanes (t a constant after inlining). */
@@ -520,79 +518,87 @@ static void splat_acts(const v128_t *yp, int64_t nb, int64_t np, int64_t t0, int
         }
 }
 
-/* S[t] = the 4 rows' integer sums against tokens t < TG (their splats at pq). R is read through a
- * volatile pointer and each S[t] pinned after each vector, so only one vector's 4 masked copies, TG
- * sums and 4 splats are live at a time (V8 would otherwise load all 16 TG splats first and spill). */
-KQ_INLINE void quad_sums(const volatile v128_t *R, const v128_t *pq, int TG, v128_t *S) {
-    KQ_PIN_SLOT;
-    KQ_UNROLL
-    for (int t = 0; t < TG; t++) S[t] = wasm_i32x4_splat(0);
-    KQ_UNROLL
-    for (int v = 0; v < 4; v++) {
-        const v128_t r = R[v];
-        const v128_t q0 = wasm_v128_and(r, wasm_i16x8_splat(0x000F)), q1 = wasm_v128_and(r, wasm_i16x8_splat(0x00F0));
-        const v128_t q2 = wasm_v128_and(r, wasm_i16x8_splat(0x0F00)), q3 = wasm_u16x8_shr(r, 12);
-        KQ_UNROLL
-        for (int t = 0; t < TG; t++) {
-            const v128_t *a = pq + t * QS_V + 4 * v;
-            S[t] = wasm_i32x4_add(S[t], wasm_i32x4_add(wasm_i32x4_add(wasm_i32x4_dot_i16x8(q0, a[0]),
-                                                                      wasm_i32x4_dot_i16x8(q1, a[1])),
-                                                       wasm_i32x4_add(wasm_i32x4_dot_i16x8(q2, a[2]),
-                                                                      wasm_i32x4_dot_i16x8(q3, a[3]))));
-            KQ_PIN(S[t]);
-        }
-    }
+/* The four masked copies of a transposed vector (nibble m of each i16 lane in place, as nibs does). */
+KQ_INLINE void oct_masks(v128_t r, v128_t *q) {
+    q[0] = wasm_v128_and(r, wasm_i16x8_splat(0x000F));
+    q[1] = wasm_v128_and(r, wasm_i16x8_splat(0x00F0));
+    q[2] = wasm_v128_and(r, wasm_i16x8_splat(0x0F00));
+    q[3] = wasm_u16x8_shr(r, 12);
 }
 
-/* acc[t] += (d_w * d_x[t]) * (S[t] - yc[t]) for TG tokens: each (row, token) as in xtile_ws. */
-KQ_INLINE void quad_steps(v128_t *acc, const v128_t *S, v128_t dw, const float *d, const int32_t *c, int TG) {
-    const v128_t dv = TG == 4 ? wasm_v128_load(d) : wasm_v128_load64_zero(d);
-    const v128_t cv = TG == 4 ? wasm_v128_load(c) : wasm_v128_load64_zero(c);
-    KQ_UNROLL
-    for (int t = 0; t < TG; t++)
-        acc[t] = xstep(acc[t], wasm_f32x4_mul(dw, lane_splat(dv, t)), wasm_i32x4_sub(S[t], lane_splat(cv, t)));
-}
-
-/* nb blocks of the tile (w: the group's first block of them; yq / yd / yc: the tokens' first block of them),
- * the sums carried in y from the blocks before unless first. Not inlined: inside xdrive, V8's code for the
- * same loop ran 15 % slower. */
-__attribute__((noinline)) static int xtile_quad(const uint8_t *w, int qd, const v128_t *yq, const float *yd,
-                                                const int32_t *yc, int64_t nb, int64_t n, int64_t np, float *y,
-                                                int64_t ldy, int first) {
+/* Batch tile of a packed Q4_0 group, rows as lanes: 8 rows (two quads) x np tokens. Vector by vector,
+ * the two quads' masked copies (8 registers) stay put while every token passes: 4 splat loads feed 8
+ * dots. The integer sums of (quad, token) wait in S between vectors, and those stores order V8's loads,
+ * so nothing is pinned and nothing spills. 1.12-1.19x the 4-row tile it replaced (a token group of 4
+ * sharing one quad's masks: 1 splat load per dot) on expert and dense shapes, n = 5 to 64. Not inlined:
+ * inside xdrive, V8's code for such loops ran slower. */
+__attribute__((noinline)) static int xtile_oct(const uint8_t *w, const v128_t *yq, const float *yd, const int32_t *yc,
+                                               int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy, int first) {
     const size_t bs = PK_ROWS * sizeof(block_q4_0);
-    v128_t acc[XT], sp = wasm_i32x4_splat(0);
-    for (int64_t t = 0; t < np; t++) acc[t] = first || t >= n ? wasm_f32x4_splat(0.0f) : wasm_v128_load(y + t * ldy);
+    v128_t acc[2 * XT], S[2 * XT], sp = wasm_i32x4_splat(0);
+    for (int64_t t = 0; t < np; t++) {
+        const bool z = first || t >= n;
+        acc[2 * t] = z ? wasm_f32x4_splat(0.0f) : wasm_v128_load(y + t * ldy);
+        acc[2 * t + 1] = z ? wasm_f32x4_splat(0.0f) : wasm_v128_load(y + t * ldy + 4);
+    }
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *b = w + (size_t)i * bs, *qs = b + 2 * PK_ROWS + 4 * 16 * (size_t)qd;
-        const v128_t A = kq_load(qs), B = kq_load(qs + 16), C = kq_load(qs + 32), D = kq_load(qs + 48);
-        const v128_t t0 = wasm_i32x4_shuffle(A, B, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(C, D, 0, 4, 1, 5);
-        const v128_t t2 = wasm_i32x4_shuffle(A, B, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(C, D, 2, 6, 3, 7);
-        volatile v128_t R[4];
-        R[0] = wasm_i64x2_shuffle(t0, t1, 0, 2);
-        R[1] = wasm_i64x2_shuffle(t0, t1, 1, 3);
-        R[2] = wasm_i64x2_shuffle(t2, t3, 0, 2);
-        R[3] = wasm_i64x2_shuffle(t2, t3, 1, 3);
-        /* the 4 rows' halves into the top 16 bits of i32 lanes, as xhalf wants */
-        const v128_t h = wasm_v128_load64_zero(b + 8 * qd);
-        const v128_t dw = xhalf(wasm_i16x8_shuffle(wasm_i32x4_splat(0), h, 0, 8, 0, 9, 0, 10, 0, 11), &sp);
+        const uint8_t *b = w + (size_t)i * bs;
+        volatile v128_t R[8]; /* R[2v + q]: quad q's transposed vector v */
+        KQ_UNROLL
+        for (int q = 0; q < 2; q++) {
+            const uint8_t *qs = b + 2 * PK_ROWS + 64 * q;
+            const v128_t A = kq_load(qs), B = kq_load(qs + 16), C = kq_load(qs + 32), D = kq_load(qs + 48);
+            const v128_t t0 = wasm_i32x4_shuffle(A, B, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(C, D, 0, 4, 1, 5);
+            const v128_t t2 = wasm_i32x4_shuffle(A, B, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(C, D, 2, 6, 3, 7);
+            R[q] = wasm_i64x2_shuffle(t0, t1, 0, 2);
+            R[2 + q] = wasm_i64x2_shuffle(t0, t1, 1, 3);
+            R[4 + q] = wasm_i64x2_shuffle(t2, t3, 0, 2);
+            R[6 + q] = wasm_i64x2_shuffle(t2, t3, 1, 3);
+        }
+        /* each quad's halves into the top 16 bits of i32 lanes, as xhalf wants */
+        const v128_t h = wasm_v128_load(b), z = wasm_i32x4_splat(0);
+        const v128_t dw0 = xhalf(wasm_i16x8_shuffle(z, h, 0, 8, 0, 9, 0, 10, 0, 11), &sp);
+        const v128_t dw1 = xhalf(wasm_i16x8_shuffle(z, h, 0, 12, 0, 13, 0, 14, 0, 15), &sp);
         const v128_t *pq = yq + (size_t)i * (size_t)np * QS_V;
         const float *d = yd + (size_t)i * (size_t)np;
         const int32_t *c = yc + (size_t)i * (size_t)np;
-        v128_t *a = acc, *const end = acc + np;
-        for (; a + QG <= end; a += QG, pq += QG * QS_V, d += QG, c += QG) {
-            v128_t S[QG];
-            quad_sums(R, pq, QG, S);
-            quad_steps(a, S, dw, d, c, QG);
+        KQ_UNROLL
+        for (int v = 0; v < 4; v++) {
+            v128_t q0[4], q1[4];
+            oct_masks(R[2 * v], q0);
+            oct_masks(R[2 * v + 1], q1);
+            v128_t *s = S;
+            for (const v128_t *a = pq + 4 * v, *const end = a + np * QS_V; a < end; a += 2 * QS_V, s += 4) {
+                KQ_UNROLL
+                for (int u = 0; u < 2; u++) { /* np is even */
+                    const v128_t *au = a + u * QS_V;
+                    /* one chain per quad, each splat feeding both in turn: 8 masks, 4 splats, 2 sums live */
+                    v128_t s0 = wasm_i32x4_dot_i16x8(q0[0], au[0]), s1 = wasm_i32x4_dot_i16x8(q1[0], au[0]);
+                    if (v) s0 = wasm_i32x4_add(s[2 * u], s0), s1 = wasm_i32x4_add(s[2 * u + 1], s1);
+                    KQ_UNROLL
+                    for (int m = 1; m < 4; m++) {
+                        s0 = wasm_i32x4_add(s0, wasm_i32x4_dot_i16x8(q0[m], au[m]));
+                        s1 = wasm_i32x4_add(s1, wasm_i32x4_dot_i16x8(q1[m], au[m]));
+                    }
+                    s[2 * u] = s0, s[2 * u + 1] = s1;
+                }
+            }
         }
-        if (a < end) { /* np is even */
-            v128_t S[2];
-            quad_sums(R, pq, 2, S);
-            quad_steps(a, S, dw, d, c, 2);
-        }
+        /* acc += (d_w * d_x) * (S - yc), each (row, token) as in xtile_ws */
+        const v128_t *s = S;
+        v128_t *f = acc;
+        for (int64_t t = 0; t < np; t += 2, s += 4, f += 4)
+            KQ_UNROLL
+            for (int u = 0; u < 2; u++) {
+                const v128_t dx = wasm_v128_load32_splat(d + t + u), cx = wasm_v128_load32_splat(c + t + u);
+                f[2 * u] = xstep(f[2 * u], wasm_f32x4_mul(dw0, dx), wasm_i32x4_sub(s[2 * u], cx));
+                f[2 * u + 1] = xstep(f[2 * u + 1], wasm_f32x4_mul(dw1, dx), wasm_i32x4_sub(s[2 * u + 1], cx));
+            }
     }
     for (int64_t t = 0; t < n; t++) {
-        float f[4];
-        wasm_v128_store(f, acc[t]);
+        float f[8];
+        wasm_v128_store(f, acc[2 * t]);
+        wasm_v128_store(f + 4, acc[2 * t + 1]);
         memcpy(y + t * ldy, f, sizeof f);
     }
     return xspecial(sp);
@@ -634,18 +640,18 @@ XTILES(xq5_1, K_Q5_1)
 XTILES_PACKED(xq4_0, K_Q4_0)
 XTILES_PACKED(xq8_0, K_Q8_0)
 
-/* Q8_0's packed batch tile (Q4_0 has xtile_quad). */
+/* Q8_0's packed batch tile (Q4_0 has xtile_oct). */
 static int xq8_0_ws_packed(const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd, const int32_t *yc,
                            const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {
     return xtile_ws(K_Q8_0, 1, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);
 }
 
 /* The tiles of a layout: plain rows, or (mv8 non-NULL) packed groups of 8 rows first, whose batches take
- * ws2 (Q8_0) or xtile_quad (Q4_0: quad). */
+ * ws2 (Q8_0) or xtile_oct (Q4_0: lanes). */
 typedef struct {
     xmv_fn mv, mv4, mv8;
     xws_fn ws, ws2;
-    bool quad;
+    bool lanes;
 } xtiles;
 
 /* Prepared activations, the form every tile reads: chunks of up to XT tokens, each np tokens (n == 1: 1;
@@ -657,7 +663,7 @@ typedef struct {
     int32_t *yc;
 } xacts;
 
-/* Whether shared preparation (xprep) makes splats: a Q4_0 batch may meet packed rows (xtile_quad). */
+/* Whether shared preparation (xprep) makes splats: a Q4_0 batch may meet packed rows (xtile_oct). */
 KQ_INLINE bool xsplats(int kind, int64_t n) { return kind == K_Q4_0 && n > 1; }
 
 /* Bytes of one chunk (room for XT tokens; 1 when n == 1), with or without splats. */
@@ -714,8 +720,8 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
     const uint8_t *wb = w, *xb = x;
     const int64_t nb = k / QK32;
     const int64_t npk = tl->mv8 ? nr - nr % PK_ROWS : 0; /* packed rows */
-    const bool quad = tl->quad && n > 1 && npk > 0;
-    const bool splats = pre ? xsplats(kind, n) : quad; /* in a shared buffer, or only if used */
+    const bool lanes = tl->lanes && n > 1 && npk > 0;
+    const bool splats = pre ? xsplats(kind, n) : lanes; /* in a shared buffer, or only if used */
     void *heap = NULL;
     if (!pre) { /* one chunk at a time */
         heap = malloc(xchunk_bytes(nb, n, splats) + 16);
@@ -726,7 +732,7 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
         }
     }
     int64_t r = 0;
-    bool bad_quad = false;
+    bool bad_oct = false;
     for (int64_t t = 0; t < n; t += XT) {
         const int64_t T = xchunk_tokens(n, t / XT), TP = xpadded(n, T);
         xacts a;
@@ -736,13 +742,13 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
             a = xlayout((void *)(((uintptr_t)heap + 15) & ~(uintptr_t)15), nb, TP, splats);
             prep_chunk(kind, xb + (size_t)t * xs, xs, nb, T, TP, 0, T, splats, &a);
         }
-        if (quad) /* blocks outermost, QB at a time, so that their splats stay in cache over all rows */
+        if (lanes) /* blocks outermost, QB at a time, so that their splats stay in cache over all rows */
             for (int64_t b0 = 0; b0 < nb; b0 += QB)
-                for (r = 0; r < npk; r += 4)
-                    bad_quad |= xtile_quad(wb + (size_t)(r - r % PK_ROWS) * ws + (size_t)b0 * PK_ROWS * sizeof(block_q4_0),
-                                           (int)(r % PK_ROWS) / 4, a.yq + (size_t)(b0 * TP) * QS_V, a.yd + b0 * TP,
-                                           a.yc + b0 * TP, nb - b0 < QB ? nb - b0 : QB, T, TP, y + t * ldy + r, ldy, b0 == 0);
-        for (r = quad ? npk : 0;;) {
+                for (r = 0; r < npk; r += PK_ROWS)
+                    bad_oct |= xtile_oct(wb + (size_t)r * ws + (size_t)b0 * PK_ROWS * sizeof(block_q4_0),
+                                          a.yq + (size_t)(b0 * TP) * QS_V, a.yd + b0 * TP, a.yc + b0 * TP,
+                                          nb - b0 < QB ? nb - b0 : QB, T, TP, y + t * ldy + r, ldy, b0 == 0);
+        for (r = lanes ? npk : 0;;) {
             const bool pk = r < npk;
             const int R = n > 1 ? 2 : pk ? PK_ROWS : nr - r >= 4 * XG ? 4 * XG : 4;
             if (r + R > nr) break;
@@ -756,7 +762,7 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
         }
     }
     if (r < nr) kq_redo(dot, wb + (size_t)r * ws, ws, xb, xs, k, nr - r, n, y + r, ldy);
-    if (bad_quad) /* an Inf / NaN weight scale (rare): its sums are lost in y, so all packed rows again */
+    if (bad_oct) /* an Inf / NaN weight scale (rare): its sums are lost in y, so all packed rows again */
         for (r = 0; r < npk; r += PK_ROWS) redo_packed(kind, wb + (size_t)r * ws, 0, PK_ROWS, xb, xs, k, n, y + r, ldy);
     free(heap);
 }
