@@ -16,7 +16,7 @@
  * tokens only re-evaluates the tokens since the last snapshot at or before n. */
 #define LFM2_CKPT_EVERY 64
 /* Tokens evaluated per forward chunk: bounds the scratch memory of a long prefill. */
-#define LFM2_MAX_BATCH 64
+#define LFM2_MAX_BATCH 128
 
 struct lfm2_model {
     gguf_file *gguf;

@@ -122,7 +122,7 @@ static void check_batch_decode_truncate(const char *name, float tol) {
     fclose(fp);
 }
 
-/* A prompt of two chunks (over LFM2_MAX_BATCH = 64 tokens) evaluated for all logits, for the last
+/* A prompt of two chunks (over LFM2_MAX_BATCH = 128 tokens) evaluated for all logits, for the last
  * only, and for none: the last layer's FFN then runs for fewer tokens, but the last row and the state
  * left behind (seen through the next token's logits) are the same bits. */
 static void check_outputs(const char *name) {
@@ -130,13 +130,13 @@ static void check_outputs(const char *name) {
     lfm2_model *m = open_model(name, 0, &fp);
     if (!m) return;
     const size_t V = (size_t)lfm2_model_n_vocab(m);
-    enum { N = 80 };
+    enum { N = 150 };
     int32_t prompt[N + 1];
     for (int i = 0; i <= N; i++) prompt[i] = PROMPT[(i * 7) % 24];
     float *all = malloc(N * V * sizeof *all), *last = malloc(V * sizeof *last);
     float *next[3] = {malloc(V * sizeof(float)), malloc(V * sizeof(float)), malloc(V * sizeof(float))};
     lfm2_context *c = NULL;
-    CHECK(lfm2_context_new(m, 128, &c) == LFM2_OK, "%s", lfm2_last_error());
+    CHECK(lfm2_context_new(m, 160, &c) == LFM2_OK, "%s", lfm2_last_error());
     for (int mode = 0; mode < 3 && c; mode++) { /* all logits, the last only, none */
         CHECK(lfm2_truncate(c, 0) == LFM2_OK, "%s", lfm2_last_error());
         float *out = mode == 0 ? all : mode == 1 ? last : NULL;
