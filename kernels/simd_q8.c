@@ -345,27 +345,19 @@ KQ_INLINE int xtile_mv(int kind, const uint8_t *w, size_t ws, const v128_t *yp, 
 
 /* Batch tile: 2 rows x np tokens (np even, <= XT). Weights stay put: each block of the two rows is
  * unpacked once into 8 vectors and run over the tokens two at a time; accumulator j holds rows 0, 0,
- * 1, 1 x tokens 2j, 2j+1, 2j, 2j+1 and lives in memory (the unpack is the costly part).
- * packed (a constant): w is a group of 8 packed Q4_0 / Q8_0 rows (pack_rows8) and the tile is its
- * rows 2 pr, 2 pr + 1; otherwise w is the first of two plain rows, ws apart. */
+ * 1, 1 x tokens 2j, 2j+1, 2j, 2j+1 and lives in memory (the unpack is the costly part). w is the
+ * first of two plain rows, ws apart. */
 #define XT 32
-KQ_INLINE int xtile_ws(int kind, int packed, const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd,
-                       const int32_t *yc, const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {
-    const size_t wb = xbytes(kind), bs = packed ? 8 * wb : wb;
+KQ_INLINE int xtile_ws(int kind, const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,
+                       const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {
+    const size_t bs = xbytes(kind);
     v128_t acc[XT / 2], summ[XT / 2], sp = wasm_i32x4_splat(0);
     for (int64_t j = 0; j < np / 2; j++) acc[j] = summ[j] = wasm_f32x4_splat(0.0f);
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *b0 = w + (size_t)i * bs;
-        const uint8_t *d0 = packed ? b0 + 4 * pr : b0, *d1 = packed ? d0 + 2 : b0 + ws;
+        const uint8_t *b0 = w + (size_t)i * bs, *d0 = b0, *d1 = b0 + ws;
         v128_t q0[4], q1[4];
-        if (packed) {
-            const size_t qb = wb - 2; /* quant bytes of a block */
-            punpack(kind, b0 + 16 + 2 * qb * (size_t)pr, q0);
-            punpack(kind, b0 + 16 + 2 * qb * (size_t)pr + qb, q1);
-        } else {
-            xunpack(kind, b0, q0);
-            xunpack(kind, b0 + ws, q1);
-        }
+        xunpack(kind, b0, q0);
+        xunpack(kind, b0 + ws, q1);
         v128_t x = wasm_v128_load16_splat(d0);
         x = wasm_v128_load16_lane(d1, x, 5);
         const v128_t dw = xhalf(wasm_v128_load16_lane(d1, x, 7), &sp);
@@ -485,12 +477,12 @@ KQ_INLINE int xtile_mv_packed(int kind, const uint8_t *w, const v128_t *yp, cons
     return xspecial(wasm_u32x4_max(wasm_i32x4_shl(sp, 16), wasm_v128_and(sp, wasm_i32x4_splat((int32_t)0xFFFF0000))));
 }
 
-/* Batch tile of packed Q4_0 with rows as lanes (xtile_oct). Each quad (4 rows) of a block has its 4 quant
- * runs transposed so that vector v holds bytes 4v..4v+3 of each row (i16 lanes 2r, 2r + 1 are row r).
- * Masked four ways as nibs does, each i32x4.dot against an activation pair splat over the lanes adds to
- * the 4 rows' sums in place: no horizontal reduction (xsum4). The pair for vector v and mask m is i32
- * lane v of prep_acts' vector m; splat_acts writes the splats out (QS_V vectors per token and block)
- * because V8 gives load32_splat no address offset (each would cost an address register). */
+/* Batch tile of packed Q4_0 / Q8_0 with rows as lanes (xtile_lanes). Each quad (4 rows) of a block has
+ * its quant runs transposed so that vector v holds bytes 4v..4v+3 of each row (i16 lanes 2r, 2r + 1 are
+ * row r). Masked as nibs (four ways) or bytes8 (two) does, each i32x4.dot against an activation pair
+ * splat over the lanes adds to the 4 rows' sums in place: no horizontal reduction (xsum4). The pairs
+ * are i32 lanes of prep_acts' vectors; splat_acts writes the splats out (QS_V vectors per token and
+ * block) because V8 gives load32_splat no address offset (each would cost an address register). */
 #define QS_V 16 /* splat vectors per token and block */
 #define QB 32   /* blocks per pass over all rows, so that their splats (QB x 32 tokens x 256 bytes) stay in L2 */
 
@@ -504,16 +496,25 @@ KQ_INLINE v128_t lane_splat(v128_t v, int t) {
     }
 }
 
-/* The splats of tokens [t0, t1) of prep_acts' chunk (np tokens, nb blocks). */
-static void splat_acts(const v128_t *yp, int64_t nb, int64_t np, int64_t t0, int64_t t1, v128_t *yq) {
+/* The splats of tokens [t0, t1) of prep_acts' chunk (np tokens, nb blocks), splat j = the pair that
+ * transposed vector j / 4 (Q4_0) or j / 2 (Q8_0) meets in its masked copy j % 4 or j % 2. */
+static void splat_acts(int kind, const v128_t *yp, int64_t nb, int64_t np, int64_t t0, int64_t t1, v128_t *yq) {
     for (int64_t i = 0; i < nb; i++)
         for (int64_t t = t0; t < t1; t++) {
             const v128_t *p = yp + (size_t)(i * np + t) * XP_V;
             v128_t *q = yq + (size_t)(i * np + t) * QS_V;
-            KQ_UNROLL
-            for (int v = 0; v < 4; v++) {
+            if (kind == K_Q4_0) {
                 KQ_UNROLL
-                for (int m = 0; m < 4; m++) q[4 * v + m] = lane_splat(p[m], v);
+                for (int v = 0; v < 4; v++) {
+                    KQ_UNROLL
+                    for (int m = 0; m < 4; m++) q[4 * v + m] = lane_splat(p[m], v);
+                }
+            } else { /* Q8_0: p = even / odd elements of 0..15, then of 16..31 */
+                KQ_UNROLL
+                for (int v = 0; v < 8; v++) {
+                    KQ_UNROLL
+                    for (int m = 0; m < 2; m++) q[2 * v + m] = lane_splat(p[2 * (v / 4) + m], v % 4);
+                }
             }
         }
 }
@@ -526,15 +527,26 @@ KQ_INLINE void oct_masks(v128_t r, v128_t *q) {
     q[3] = wasm_u16x8_shr(r, 12);
 }
 
-/* Batch tile of a packed Q4_0 group, rows as lanes: 8 rows (two quads) x np tokens. Vector by vector,
- * the two quads' masked copies (8 registers) stay put while every token passes: 4 splat loads feed 8
- * dots. The integer sums of (quad, token) wait in S between vectors, and those stores order V8's loads,
- * so nothing is pinned and nothing spills. 1.12-1.19x the 4-row tile it replaced (a token group of 4
- * sharing one quad's masks: 1 splat load per dot) on expert and dense shapes, n = 5 to 64. Not inlined:
- * inside xdrive, V8's code for such loops ran slower. */
-__attribute__((noinline)) static int xtile_oct(const uint8_t *w, const v128_t *yq, const float *yd, const int32_t *yc,
-                                               int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy, int first) {
-    const size_t bs = PK_ROWS * sizeof(block_q4_0);
+/* Two transposed Q8_0 vectors' even and odd bytes, each an int8 in the high byte of an i16 (as bytes8). */
+KQ_INLINE void byte_masks(v128_t r0, v128_t r1, v128_t *q) {
+    const v128_t hb = wasm_i16x8_splat((int16_t)0xFF00);
+    q[0] = wasm_i16x8_shl(r0, 8);
+    q[1] = wasm_v128_and(r0, hb);
+    q[2] = wasm_i16x8_shl(r1, 8);
+    q[3] = wasm_v128_and(r1, hb);
+}
+
+/* Batch tile of a packed Q4_0 / Q8_0 group, rows as lanes: 8 rows (two quads) x np tokens, in four
+ * passes over the transposed vectors (Q4_0: one per pass, masked four ways; Q8_0: two per pass, each
+ * split into even and odd bytes, in the high byte of i16 lanes as bytes8 does). Per pass, the two
+ * quads' 4 masked copies each (8 registers) stay put while every token passes: 4 splat loads feed 8
+ * dots. The integer sums of (quad, token) wait in S between passes, and those stores order V8's loads,
+ * so nothing is pinned and nothing spills. Q4_0: 1.12-1.19x the 4-row tile it replaced (a token group
+ * of 4 sharing one quad's masks: 1 splat load per dot) on expert and dense shapes, n = 5 to 64. */
+KQ_INLINE int xtile_lanes(int kind, const uint8_t *w, const v128_t *yq, const float *yd, const int32_t *yc,
+                          int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy, int first) {
+    const size_t bs = PK_ROWS * xbytes(kind), qb = xbytes(kind) - 2;
+    const int nv = kind == K_Q4_0 ? 4 : 8; /* transposed vectors per quad */
     v128_t acc[2 * XT], S[2 * XT], sp = wasm_i32x4_splat(0);
     for (int64_t t = 0; t < np; t++) {
         const bool z = first || t >= n;
@@ -543,17 +555,20 @@ __attribute__((noinline)) static int xtile_oct(const uint8_t *w, const v128_t *y
     }
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *b = w + (size_t)i * bs;
-        volatile v128_t R[8]; /* R[2v + q]: quad q's transposed vector v */
+        volatile v128_t R[2][8]; /* R[q][v]: quad q's transposed vector v (bytes 4v..4v+3 of each row) */
         KQ_UNROLL
         for (int q = 0; q < 2; q++) {
-            const uint8_t *qs = b + 2 * PK_ROWS + 64 * q;
-            const v128_t A = kq_load(qs), B = kq_load(qs + 16), C = kq_load(qs + 32), D = kq_load(qs + 48);
-            const v128_t t0 = wasm_i32x4_shuffle(A, B, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(C, D, 0, 4, 1, 5);
-            const v128_t t2 = wasm_i32x4_shuffle(A, B, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(C, D, 2, 6, 3, 7);
-            R[q] = wasm_i64x2_shuffle(t0, t1, 0, 2);
-            R[2 + q] = wasm_i64x2_shuffle(t0, t1, 1, 3);
-            R[4 + q] = wasm_i64x2_shuffle(t2, t3, 0, 2);
-            R[6 + q] = wasm_i64x2_shuffle(t2, t3, 1, 3);
+            KQ_UNROLL
+            for (int hh = 0; hh < nv / 4; hh++) {
+                const uint8_t *qs = b + 2 * PK_ROWS + 4 * qb * (size_t)q + 16 * (size_t)hh;
+                const v128_t A = kq_load(qs), B = kq_load(qs + qb), C = kq_load(qs + 2 * qb), D = kq_load(qs + 3 * qb);
+                const v128_t t0 = wasm_i32x4_shuffle(A, B, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(C, D, 0, 4, 1, 5);
+                const v128_t t2 = wasm_i32x4_shuffle(A, B, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(C, D, 2, 6, 3, 7);
+                R[q][4 * hh] = wasm_i64x2_shuffle(t0, t1, 0, 2);
+                R[q][4 * hh + 1] = wasm_i64x2_shuffle(t0, t1, 1, 3);
+                R[q][4 * hh + 2] = wasm_i64x2_shuffle(t2, t3, 0, 2);
+                R[q][4 * hh + 3] = wasm_i64x2_shuffle(t2, t3, 1, 3);
+            }
         }
         /* each quad's halves into the top 16 bits of i32 lanes, as xhalf wants */
         const v128_t h = wasm_v128_load(b), z = wasm_i32x4_splat(0);
@@ -565,8 +580,13 @@ __attribute__((noinline)) static int xtile_oct(const uint8_t *w, const v128_t *y
         KQ_UNROLL
         for (int v = 0; v < 4; v++) {
             v128_t q0[4], q1[4];
-            oct_masks(R[2 * v], q0);
-            oct_masks(R[2 * v + 1], q1);
+            if (kind == K_Q4_0) {
+                oct_masks(R[0][v], q0);
+                oct_masks(R[1][v], q1);
+            } else {
+                byte_masks(R[0][2 * v], R[0][2 * v + 1], q0);
+                byte_masks(R[1][2 * v], R[1][2 * v + 1], q1);
+            }
             v128_t *s = S;
             for (const v128_t *a = pq + 4 * v, *const end = a + np * QS_V; a < end; a += 2 * QS_V, s += 4) {
                 KQ_UNROLL
@@ -590,9 +610,11 @@ __attribute__((noinline)) static int xtile_oct(const uint8_t *w, const v128_t *y
         for (int64_t t = 0; t < np; t += 2, s += 4, f += 4)
             KQ_UNROLL
             for (int u = 0; u < 2; u++) {
-                const v128_t dx = wasm_v128_load32_splat(d + t + u), cx = wasm_v128_load32_splat(c + t + u);
-                f[2 * u] = xstep(f[2 * u], wasm_f32x4_mul(dw0, dx), wasm_i32x4_sub(s[2 * u], cx));
-                f[2 * u + 1] = xstep(f[2 * u + 1], wasm_f32x4_mul(dw1, dx), wasm_i32x4_sub(s[2 * u + 1], cx));
+                const v128_t dx = wasm_v128_load32_splat(d + t + u);
+                const v128_t s0 = kind == K_Q4_0 ? wasm_i32x4_sub(s[2 * u], wasm_v128_load32_splat(c + t + u)) : s[2 * u];
+                const v128_t s1 = kind == K_Q4_0 ? wasm_i32x4_sub(s[2 * u + 1], wasm_v128_load32_splat(c + t + u)) : s[2 * u + 1];
+                f[2 * u] = xstep(f[2 * u], wasm_f32x4_mul(dw0, dx), s0);
+                f[2 * u + 1] = xstep(f[2 * u + 1], wasm_f32x4_mul(dw1, dx), s1);
             }
     }
     for (int64_t t = 0; t < n; t++) {
@@ -604,10 +626,22 @@ __attribute__((noinline)) static int xtile_oct(const uint8_t *w, const v128_t *y
     return xspecial(sp);
 }
 
+/* Not inlined: inside xdrive, V8's code for such loops ran slower. */
+typedef int (*xlanes_fn)(const uint8_t *, const v128_t *, const float *, const int32_t *, int64_t, int64_t, int64_t,
+                         float *, int64_t, int);
+__attribute__((noinline)) static int xlanes_q4_0(const uint8_t *w, const v128_t *yq, const float *yd, const int32_t *yc,
+                                                 int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy, int first) {
+    return xtile_lanes(K_Q4_0, w, yq, yd, yc, nb, n, np, y, ldy, first);
+}
+__attribute__((noinline)) static int xlanes_q8_0(const uint8_t *w, const v128_t *yq, const float *yd, const int32_t *yc,
+                                                 int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy, int first) {
+    return xtile_lanes(K_Q8_0, w, yq, yd, yc, nb, n, np, y, ldy, first);
+}
+
 typedef int (*xmv_fn)(const uint8_t *, size_t, const v128_t *, const float *, const int32_t *, const float *,
                       int64_t, float *);
-typedef int (*xws_fn)(const uint8_t *, size_t, int, const v128_t *, const float *, const int32_t *, const float *,
-                      int64_t, int64_t, int64_t, float *, int64_t);
+typedef int (*xws_fn)(const uint8_t *, size_t, const v128_t *, const float *, const int32_t *, const float *, int64_t,
+                      int64_t, int64_t, float *, int64_t);
 
 #define XTILES(NAME, KIND)                                                                                   \
     static int NAME##_mv(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,   \
@@ -618,10 +652,9 @@ typedef int (*xws_fn)(const uint8_t *, size_t, int, const v128_t *, const float 
                           const float *ys, int64_t nb, float *y) {                                            \
         return xtile_mv(KIND, w, ws, yp, yd, yc, ys, nb, y, 1);                                               \
     }                                                                                                         \
-    static int NAME##_ws(const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd,              \
-                         const int32_t *yc, const float *ys, int64_t nb, int64_t n, int64_t np, float *y,     \
-                         int64_t ldy) {                                                                       \
-        return xtile_ws(KIND, 0, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);                               \
+    static int NAME##_ws(const uint8_t *w, size_t ws, const v128_t *yp, const float *yd, const int32_t *yc,   \
+                         const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {         \
+        return xtile_ws(KIND, w, ws, yp, yd, yc, ys, nb, n, np, y, ldy);                                      \
     }
 
 XTILES(xq4_0, K_Q4_0)
@@ -640,18 +673,12 @@ XTILES(xq5_1, K_Q5_1)
 XTILES_PACKED(xq4_0, K_Q4_0)
 XTILES_PACKED(xq8_0, K_Q8_0)
 
-/* Q8_0's packed batch tile (Q4_0 has xtile_oct). */
-static int xq8_0_ws_packed(const uint8_t *w, size_t ws, int pr, const v128_t *yp, const float *yd, const int32_t *yc,
-                           const float *ys, int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy) {
-    return xtile_ws(K_Q8_0, 1, w, ws, pr, yp, yd, yc, ys, nb, n, np, y, ldy);
-}
-
 /* The tiles of a layout: plain rows, or (mv8 non-NULL) packed groups of 8 rows first, whose batches take
- * ws2 (Q8_0) or xtile_oct (Q4_0: lanes). */
+ * the rows-as-lanes tile. */
 typedef struct {
     xmv_fn mv, mv4, mv8;
-    xws_fn ws, ws2;
-    bool lanes;
+    xws_fn ws;
+    xlanes_fn lanes;
 } xtiles;
 
 /* Prepared activations, the form every tile reads: chunks of up to XT tokens, each np tokens (n == 1: 1;
@@ -663,8 +690,8 @@ typedef struct {
     int32_t *yc;
 } xacts;
 
-/* Whether shared preparation (xprep) makes splats: a Q4_0 batch may meet packed rows (xtile_oct). */
-KQ_INLINE bool xsplats(int kind, int64_t n) { return kind == K_Q4_0 && n > 1; }
+/* Whether shared preparation (xprep) makes splats: a Q4_0 / Q8_0 batch may meet packed rows (xtile_lanes). */
+KQ_INLINE bool xsplats(int kind, int64_t n) { return (kind == K_Q4_0 || kind == K_Q8_0) && n > 1; }
 
 /* Bytes of one chunk (room for XT tokens; 1 when n == 1), with or without splats. */
 KQ_INLINE size_t xchunk_bytes(int64_t nb, int64_t n, bool splats) {
@@ -692,7 +719,7 @@ static xacts xlayout(void *base, int64_t nb, int64_t np, bool splats) {
 static void prep_chunk(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t T, int64_t np, int64_t lo,
                        int64_t hi, bool splats, const xacts *a) {
     prep_acts(kind, x, xs, nb, T, np, lo, hi, xdscale(kind), a->yp, a->yd, a->yc, a->ys);
-    if (splats) splat_acts(a->yp, nb, np, lo, hi == T ? np : hi, a->yq);
+    if (splats) splat_acts(kind, a->yp, nb, np, lo, hi == T ? np : hi, a->yq);
 }
 
 KQ_INLINE int64_t xchunk_tokens(int64_t n, int64_t c) { return n - c * XT < XT ? n - c * XT : XT; }
@@ -732,7 +759,7 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
         }
     }
     int64_t r = 0;
-    bool bad_oct = false;
+    bool bad_lanes = false;
     for (int64_t t = 0; t < n; t += XT) {
         const int64_t T = xchunk_tokens(n, t / XT), TP = xpadded(n, T);
         xacts a;
@@ -745,16 +772,16 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
         if (lanes) /* blocks outermost, QB at a time, so that their splats stay in cache over all rows */
             for (int64_t b0 = 0; b0 < nb; b0 += QB)
                 for (r = 0; r < npk; r += PK_ROWS)
-                    bad_oct |= xtile_oct(wb + (size_t)r * ws + (size_t)b0 * PK_ROWS * sizeof(block_q4_0),
-                                          a.yq + (size_t)(b0 * TP) * QS_V, a.yd + b0 * TP, a.yc + b0 * TP,
-                                          nb - b0 < QB ? nb - b0 : QB, T, TP, y + t * ldy + r, ldy, b0 == 0);
+                    bad_lanes |= tl->lanes(wb + (size_t)r * ws + (size_t)b0 * PK_ROWS * xbytes(kind),
+                                           a.yq + (size_t)(b0 * TP) * QS_V, a.yd + b0 * TP, a.yc + b0 * TP,
+                                           nb - b0 < QB ? nb - b0 : QB, T, TP, y + t * ldy + r, ldy, b0 == 0);
         for (r = lanes ? npk : 0;;) {
             const bool pk = r < npk;
             const int R = n > 1 ? 2 : pk ? PK_ROWS : nr - r >= 4 * XG ? 4 * XG : 4;
             if (r + R > nr) break;
             const uint8_t *wt = wb + (size_t)(pk ? r - r % PK_ROWS : r) * ws;
             float *yt = y + t * ldy + r;
-            const int bad = n > 1 ? (pk ? tl->ws2 : tl->ws)(wt, ws, (int)(r % PK_ROWS) / 2, a.yp, a.yd, a.yc, a.ys, nb, T, TP, yt, ldy)
+            const int bad = n > 1 ? tl->ws(wt, ws, a.yp, a.yd, a.yc, a.ys, nb, T, TP, yt, ldy)
                                   : (pk ? tl->mv8 : R == 4 ? tl->mv4 : tl->mv)(wt, ws, a.yp, a.yd, a.yc, a.ys, nb, yt);
             if (bad && pk) redo_packed(kind, wt, (int)(r % PK_ROWS), R, xb + (size_t)t * xs, xs, k, T, yt, ldy);
             else if (bad) kq_redo(dot, wt, ws, xb + (size_t)t * xs, xs, k, R, T, yt, ldy);
@@ -762,13 +789,13 @@ static void xdrive(int kind, const xtiles *tl, float (*dot)(const void *, const 
         }
     }
     if (r < nr) kq_redo(dot, wb + (size_t)r * ws, ws, xb, xs, k, nr - r, n, y + r, ldy);
-    if (bad_oct) /* an Inf / NaN weight scale (rare): its sums are lost in y, so all packed rows again */
+    if (bad_lanes) /* an Inf / NaN weight scale (rare): its sums are lost in y, so all packed rows again */
         for (r = 0; r < npk; r += PK_ROWS) redo_packed(kind, wb + (size_t)r * ws, 0, PK_ROWS, xb, xs, k, n, y + r, ldy);
     free(heap);
 }
 
 #define XGEMM(NAME, KIND, DOT)                                                                                \
-    static const xtiles x##NAME##_plain = {x##NAME##_mv, x##NAME##_mv4, 0, x##NAME##_ws, 0, false};           \
+    static const xtiles x##NAME##_plain = {x##NAME##_mv, x##NAME##_mv4, 0, x##NAME##_ws, NULL};               \
     void kq_gemm_##NAME(KQ_GEMM_ARGS) { xdrive(KIND, &x##NAME##_plain, DOT, NULL, w, ws, x, xs, k, nr, n, y, ldy); }
 XGEMM(q4_0, K_Q4_0, kq_dot_q4_0)
 XGEMM(q8_0, K_Q8_0, kq_dot_q8_0)
@@ -776,8 +803,8 @@ XGEMM(q5_0, K_Q5_0, kq_dot_q5_0)
 XGEMM(q4_1, K_Q4_1, kq_dot_q4_1)
 XGEMM(q5_1, K_Q5_1, kq_dot_q5_1)
 
-static const xtiles xq4_0_packed = {xq4_0_mv, xq4_0_mv4, xq4_0_mv_packed, xq4_0_ws, 0, true};
-static const xtiles xq8_0_packed = {xq8_0_mv, xq8_0_mv4, xq8_0_mv_packed, xq8_0_ws, xq8_0_ws_packed, false};
+static const xtiles xq4_0_packed = {xq4_0_mv, xq4_0_mv4, xq4_0_mv_packed, xq4_0_ws, xlanes_q4_0};
+static const xtiles xq8_0_packed = {xq8_0_mv, xq8_0_mv4, xq8_0_mv_packed, xq8_0_ws, xlanes_q8_0};
 
 void kq_gemm_q4_0_packed(KQ_GEMM_ARGS) { xdrive(K_Q4_0, &xq4_0_packed, kq_dot_q4_0, NULL, w, ws, x, xs, k, nr, n, y, ldy); }
 void kq_gemm_q8_0_packed(KQ_GEMM_ARGS) { xdrive(K_Q8_0, &xq8_0_packed, kq_dot_q8_0, NULL, w, ws, x, xs, k, nr, n, y, ldy); }
