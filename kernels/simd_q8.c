@@ -541,8 +541,9 @@ KQ_INLINE void byte_masks(v128_t r0, v128_t r1, v128_t *q) {
  * split into even and odd bytes, in the high byte of i16 lanes as bytes8 does). Per pass, the two
  * quads' 4 masked copies each (8 registers) stay put while every token passes: 4 splat loads feed 8
  * dots. The integer sums of (quad, token) wait in S between passes, and those stores order V8's loads,
- * so nothing is pinned and nothing spills. Q4_0: 1.12-1.19x the 4-row tile it replaced (a token group
- * of 4 sharing one quad's masks: 1 splat load per dot) on expert and dense shapes, n = 5 to 64. */
+ * so nothing is pinned and nothing spills. On expert and dense shapes, Q4_0 runs 1.12-1.19x the 4-row
+ * tile this replaced (a token group of 4 sharing one quad's masks: 1 splat load per dot) for n = 5 to
+ * 64, and Q8_0 1.25-1.30x the 2-row tile (xtile_ws) for n >= 16. */
 KQ_INLINE int xtile_lanes(int kind, const uint8_t *w, const v128_t *yq, const float *yd, const int32_t *yc,
                           int64_t nb, int64_t n, int64_t np, float *y, int64_t ldy, int first) {
     const size_t bs = PK_ROWS * xbytes(kind), qb = xbytes(kind) - 2;
