@@ -118,6 +118,16 @@ KQ_INLINE v128_t kq_load(const void *p) { return wasm_v128_load(p); }
 KQ_INLINE v128_t kq_even_i8(v128_t v) { return wasm_i16x8_shr(wasm_i16x8_shl(v, 8), 8); }
 KQ_INLINE v128_t kq_odd_i8(v128_t v) { return wasm_i16x8_shr(v, 8); }
 
+/* Lane l (a constant after unrolling) of v in all four lanes. */
+KQ_INLINE v128_t kq_splat_lane(v128_t v, int l) {
+    switch (l) {
+    case 0: return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0);
+    case 1: return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1);
+    case 2: return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2);
+    default: return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3);
+    }
+}
+
 /* The 4 lanes (sums of 4 consecutive elements) of 8 elements given as even/odd i16 vectors of
  * weights (we, wo) and activations (ye, yo): lane j = w[4j..4j+3] . y[4j..4j+3]. */
 KQ_INLINE v128_t kq_quad(v128_t we, v128_t wo, v128_t ye, v128_t yo) {

@@ -293,16 +293,6 @@ static void prep_q6_mv(const uint8_t *x, int64_t nb, v128_t *yp, float *yd) {
     }
 }
 
-/* Lane l (a constant after unrolling) of v in all four lanes. */
-KQ_INLINE v128_t splat_lane(v128_t v, int l) {
-    switch (l) {
-    case 0: return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0);
-    case 1: return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1);
-    case 2: return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2);
-    default: return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3);
-    }
-}
-
 /* One Q6_K row against the prepared token. Elements 16j..16j+15 of the four chunks k of half h are
  * built as unsigned 6-bit bytes from two ql vectors (low and high nibbles) and one qh vector (bit
  * pair k), split into even / odd i16 and dotted; lane sums of sub-block 8h + 2k + j, less the
@@ -337,7 +327,7 @@ static float q6k_mv_row(const uint8_t *w, const v128_t *yp, const float *yd, int
                     const v128_t d = wasm_i32x4_sub(wasm_i32x4_add(wasm_i32x4_dot_i16x8(wasm_v128_and(q[k], lo), p[0]),
                                                                    wasm_i32x4_dot_i16x8(wasm_u16x8_shr(q[k], 8), p[1])),
                                                     p[2]);
-                    const v128_t s = splat_lane(sv[sub / 4], sub % 4);
+                    const v128_t s = kq_splat_lane(sv[sub / 4], sub % 4);
                     lane[j] = wasm_i32x4_add(lane[j], wasm_i32x4_mul(d, s));
                     KQ_PIN(lane[j]);
                 }

@@ -217,24 +217,28 @@ static void prep_acts(int kind, const uint8_t *x, size_t xs, int64_t nb, int64_t
     }
 }
 
-/* Q4_0 / Q4_1's 32 nibbles at qs, masked four ways (see above). */
-KQ_INLINE void nibs(const uint8_t *qs, v128_t w[4]) {
-    const v128_t v = kq_load(qs);
+/* A vector of nibbles read as i16, masked four ways (see above): nibble m of each lane in place. */
+KQ_INLINE void nib_masks(v128_t v, v128_t w[4]) {
     w[0] = wasm_v128_and(v, wasm_i16x8_splat(0x000F));
     w[1] = wasm_v128_and(v, wasm_i16x8_splat(0x00F0));
     w[2] = wasm_v128_and(v, wasm_i16x8_splat(0x0F00));
     w[3] = wasm_u16x8_shr(v, 12);
 }
 
-/* Q8_0's 32 quants at qs, each an int8 in the high byte of an i16 (256 q). */
-KQ_INLINE void bytes8(const uint8_t *qs, v128_t w[4]) {
+/* Q4_0 / Q4_1's 32 nibbles at qs, masked four ways. */
+KQ_INLINE void nibs(const uint8_t *qs, v128_t w[4]) { nib_masks(kq_load(qs), w); }
+
+/* Two vectors of int8 pairs read as i16: even and odd bytes of each, in the high byte of an i16 (256 q). */
+KQ_INLINE void byte_masks(v128_t v0, v128_t v1, v128_t w[4]) {
     const v128_t hb = wasm_i16x8_splat((int16_t)0xFF00);
-    const v128_t v0 = kq_load(qs), v1 = kq_load(qs + 16);
     w[0] = wasm_i16x8_shl(v0, 8);
     w[1] = wasm_v128_and(v0, hb);
     w[2] = wasm_i16x8_shl(v1, 8);
     w[3] = wasm_v128_and(v1, hb);
 }
+
+/* Q8_0's 32 quants at qs, as byte_masks gives them. */
+KQ_INLINE void bytes8(const uint8_t *qs, v128_t w[4]) { byte_masks(kq_load(qs), kq_load(qs + 16), w); }
 
 /* A packed group's quants (Q4_0 or Q8_0) at qs, as xunpack gives them. */
 KQ_INLINE void punpack(int kind, const uint8_t *qs, v128_t w[4]) {
@@ -486,16 +490,6 @@ KQ_INLINE int xtile_mv_packed(int kind, const uint8_t *w, const v128_t *yp, cons
 #define QS_V 16 /* splat vectors per token and block */
 #define QB 32   /* blocks per pass over all rows, so that their splats (QB x 32 tokens x 256 bytes) stay in L2 */
 
-/* Lane t of v in all four lanes (t a constant after inlining). */
-KQ_INLINE v128_t lane_splat(v128_t v, int t) {
-    switch (t) {
-    case 0: return wasm_i32x4_shuffle(v, v, 0, 0, 0, 0);
-    case 1: return wasm_i32x4_shuffle(v, v, 1, 1, 1, 1);
-    case 2: return wasm_i32x4_shuffle(v, v, 2, 2, 2, 2);
-    default: return wasm_i32x4_shuffle(v, v, 3, 3, 3, 3);
-    }
-}
-
 /* The splats of tokens [t0, t1) of prep_acts' chunk (np tokens, nb blocks), splat j = the pair that
  * transposed vector j / 4 (Q4_0) or j / 2 (Q8_0) meets in its masked copy j % 4 or j % 2. */
 static void splat_acts(int kind, const v128_t *yp, int64_t nb, int64_t np, int64_t t0, int64_t t1, v128_t *yq) {
@@ -507,33 +501,16 @@ static void splat_acts(int kind, const v128_t *yp, int64_t nb, int64_t np, int64
                 KQ_UNROLL
                 for (int v = 0; v < 4; v++) {
                     KQ_UNROLL
-                    for (int m = 0; m < 4; m++) q[4 * v + m] = lane_splat(p[m], v);
+                    for (int m = 0; m < 4; m++) q[4 * v + m] = kq_splat_lane(p[m], v);
                 }
             } else { /* Q8_0: p = even / odd elements of 0..15, then of 16..31 */
                 KQ_UNROLL
                 for (int v = 0; v < 8; v++) {
                     KQ_UNROLL
-                    for (int m = 0; m < 2; m++) q[2 * v + m] = lane_splat(p[2 * (v / 4) + m], v % 4);
+                    for (int m = 0; m < 2; m++) q[2 * v + m] = kq_splat_lane(p[2 * (v / 4) + m], v % 4);
                 }
             }
         }
-}
-
-/* The four masked copies of a transposed vector (nibble m of each i16 lane in place, as nibs does). */
-KQ_INLINE void oct_masks(v128_t r, v128_t *q) {
-    q[0] = wasm_v128_and(r, wasm_i16x8_splat(0x000F));
-    q[1] = wasm_v128_and(r, wasm_i16x8_splat(0x00F0));
-    q[2] = wasm_v128_and(r, wasm_i16x8_splat(0x0F00));
-    q[3] = wasm_u16x8_shr(r, 12);
-}
-
-/* Two transposed Q8_0 vectors' even and odd bytes, each an int8 in the high byte of an i16 (as bytes8). */
-KQ_INLINE void byte_masks(v128_t r0, v128_t r1, v128_t *q) {
-    const v128_t hb = wasm_i16x8_splat((int16_t)0xFF00);
-    q[0] = wasm_i16x8_shl(r0, 8);
-    q[1] = wasm_v128_and(r0, hb);
-    q[2] = wasm_i16x8_shl(r1, 8);
-    q[3] = wasm_v128_and(r1, hb);
 }
 
 /* Batch tile of a packed Q4_0 / Q8_0 group, rows as lanes: 8 rows (two quads) x np tokens, in four
@@ -582,8 +559,8 @@ KQ_INLINE int xtile_lanes(int kind, const uint8_t *w, const v128_t *yq, const fl
         for (int v = 0; v < 4; v++) {
             v128_t q0[4], q1[4];
             if (kind == K_Q4_0) {
-                oct_masks(R[0][v], q0);
-                oct_masks(R[1][v], q1);
+                nib_masks(R[0][v], q0);
+                nib_masks(R[1][v], q1);
             } else {
                 byte_masks(R[0][2 * v], R[0][2 * v + 1], q0);
                 byte_masks(R[1][2 * v], R[1][2 * v + 1], q1);

@@ -34,6 +34,12 @@ typedef struct {
 
 static float silu(float a) { return a / (1.0f + expf(-a)); }
 
+/* g = silu(g) * u on rows [r0, r1) of n tokens of `rows` values. */
+static void silu_mul(float *g, const float *u, int64_t n, int64_t rows, int64_t r0, int64_t r1) {
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t r = r0; r < r1; r++) g[t * rows + r] = silu(g[t * rows + r]) * u[t * rows + r];
+}
+
 static void matmul_rows(const matmul_job *j, uint32_t type, const void *w, const void *prep, float *y, int64_t r0,
                         int64_t r1, int ith) {
     struct lfm2_context *c = j->c;
@@ -73,8 +79,7 @@ static void matmul_part(void *arg, int ith, int nth) {
         if (!j->w2) continue;
         matmul_rows(j, j->type2, j->w2, (j->type2 & ~KQ_PACKED) == (j->type & ~KQ_PACKED) ? j->prep : NULL, j->y2, r0,
                     r1, ith);
-        for (int64_t t = 0; t < j->n; t++)
-            for (int64_t r = r0; r < r1; r++) j->y[t * j->rows + r] = silu(j->y[t * j->rows + r]) * j->y2[t * j->rows + r];
+        silu_mul(j->y, j->y2, j->n, j->rows, r0, r1);
     }
 }
 
@@ -120,7 +125,7 @@ static void swiglu(struct lfm2_context *c, uint32_t type_g, const void *wg, uint
     if (!c->m->reference && kq_get(type_g & ~KQ_PACKED)->vec_type != kq_get(type_u & ~KQ_PACKED)->vec_type) {
         matmul(c, type_g, wg, k, rows, x, n, g); /* the two want different roundings of x */
         matmul(c, type_u, wu, k, rows, x, n, u);
-        for (int64_t i = 0; i < n * rows; i++) g[i] = silu(g[i]) * u[i];
+        silu_mul(g, u, n, rows, 0, rows);
         return;
     }
     matmul_job j = {.c = c, .type = type_g, .w = wg, .k = k, .rows = rows, .n = n, .x = x, .y = g,
